@@ -188,12 +188,16 @@ void LocalDataspace::ClearLocked(uint64_t offset, uint64_t end, bool release) {
     return;
   }
   const uint64_t first = offset >> page_shift_, last = (end - 1) >> page_shift_;
-  for (auto it = pages_.lower_bound(first); it != pages_.end() && it->first <= last;) {
+  // Releasing erases from the btree, which invalidates iterators: look the
+  // next backed page up afresh each time.
+  for (uint64_t next = first;;) {
+    auto it = pages_.lower_bound(next);
+    if (it == pages_.end() || it->first > last) break;
     const uint64_t index = it->first;
+    next = index + 1;
     const uint64_t page_start = index << page_shift_;
     const uint64_t from = std::max(offset, page_start);
     const uint64_t to = std::min(end, page_start + page_bytes());
-    ++it;
     if (release && from == page_start && to == page_start + page_bytes()) {
       ReleasePageLocked(index);
     } else {
