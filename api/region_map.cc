@@ -50,6 +50,30 @@ absl::Status NoRoom(uint64_t addr, uint64_t size) {
                  absl::StrFormat("no room for %#x bytes at %#x", size, addr));
 }
 
+// The checks attach and reserve_area share; returns the page-rounded size.
+absl::StatusOr<uint64_t> CheckRequest(uint64_t start, uint64_t size, uint32_t flags,
+                                      unsigned align) {
+  if ((flags & ~kRmKnownFlags) != 0) {
+    return L4Error(L4Errno::kInval, absl::StrFormat("unknown region flags %#x in %#x",
+                                                    flags & ~kRmKnownFlags, flags));
+  }
+  if (size == 0) return L4Error(L4Errno::kInval, "size 0");
+  if ((flags & kRmSearchAddr) && (align < kPageShift || align > 63)) {
+    return L4Error(L4Errno::kInval, absl::StrCat("alignment 2^", align, " is outside 12..63"));
+  }
+  if (size > kAddressLimit) return NoRoom(start, size);
+  return AlignUp(size, kPageShift);
+}
+
+// A fixed (not searched) address must be page-aligned and leave room.
+absl::Status CheckFixedAddress(uint64_t addr, uint64_t len) {
+  if ((addr & (kPageSize - 1)) != 0) {
+    return L4Error(L4Errno::kInval, absl::StrFormat("address %#x is not page-aligned", addr));
+  }
+  if (addr == 0 || addr + len < addr || addr + len > kAddressLimit) return NoRoom(addr, len);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 RegionMap::~RegionMap() {
@@ -134,6 +158,17 @@ void RegionMap::ReleaseRangeLocked(uint64_t start, uint64_t size) {
   }
 }
 
+absl::Status RegionMap::ClaimLocked(uint64_t start, uint64_t size) {
+  if (OwnedLocked(start, size)) return absl::OkStatus();
+  void* p = mmap(Ptr(start), size, PROT_NONE, kReserveFlags | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == MAP_FAILED) return NoRoom(start, size);
+  if (p != Ptr(start)) {  // a kernel without MAP_FIXED_NOREPLACE
+    munmap(p, size);
+    return NoRoom(start, size);
+  }
+  return absl::OkStatus();
+}
+
 void RegionMap::ForgetDsLocked(const Dataspace* ds, uint64_t start) {
   auto it = by_ds_.find(ds);
   if (it == by_ds_.end()) return;
@@ -148,21 +183,14 @@ void RegionMap::ForgetDsLocked(const Dataspace* ds, uint64_t start) {
 absl::Status RegionMap::Attach(uint64_t* start, uint64_t size, uint32_t flags,
                                const std::shared_ptr<Dataspace>& ds, uint64_t ds_cap,
                                uint64_t offset, unsigned align) {
-  if ((flags & ~kRmKnownFlags) != 0) {
-    return L4Error(L4Errno::kInval, absl::StrFormat("unknown region flags %#x in %#x",
-                                                    flags & ~kRmKnownFlags, flags));
-  }
-  if (size == 0) return L4Error(L4Errno::kInval, "size 0");
+  absl::StatusOr<uint64_t> checked = CheckRequest(*start, size, flags, align);
+  if (!checked.ok()) return checked.status();
+  const uint64_t len = *checked;
   const bool search = (flags & kRmSearchAddr) != 0;
   const bool in_area = (flags & kRmInArea) != 0;
-  if (search && (align < kPageShift || align > 63)) {
-    return L4Error(L4Errno::kInval, absl::StrCat("alignment 2^", align, " is outside 12..63"));
-  }
   if ((offset & (kPageSize - 1)) != 0) {
     return L4Error(L4Errno::kInval, absl::StrFormat("offset %#x is not page-aligned", offset));
   }
-  if (size > kAddressLimit) return NoRoom(*start, size);
-  const uint64_t len = AlignUp(size, kPageShift);
 
   absl::MutexLock lock(&mu_);
   uint64_t addr = 0;
@@ -177,27 +205,15 @@ absl::Status RegionMap::Attach(uint64_t* start, uint64_t size, uint32_t flags,
     addr = *a;
   } else {
     addr = *start;
-    if ((addr & (kPageSize - 1)) != 0) {
-      return L4Error(L4Errno::kInval, absl::StrFormat("address %#x is not page-aligned", addr));
-    }
-    if (addr == 0 || addr + len < addr || addr + len > kAddressLimit ||
-        RegionOverlapLocked(addr, len) != nullptr) {
-      return NoRoom(addr, len);
-    }
+    if (absl::Status s = CheckFixedAddress(addr, len); !s.ok()) return s;
+    if (RegionOverlapLocked(addr, len) != nullptr) return NoRoom(addr, len);
     const Span* area = AreaOverlapLocked(addr, len);
     if (in_area ? (area == nullptr || addr < area->start || addr + len > area->end())
                 : area != nullptr) {
       return NoRoom(addr, len);
     }
   }
-  if (!OwnedLocked(addr, len)) {
-    void* p = mmap(Ptr(addr), len, PROT_NONE, kReserveFlags | MAP_FIXED_NOREPLACE, -1, 0);
-    if (p == MAP_FAILED) return NoRoom(addr, len);
-    if (p != Ptr(addr)) {  // a kernel without MAP_FIXED_NOREPLACE
-      munmap(p, len);
-      return NoRoom(addr, len);
-    }
-  }
+  if (absl::Status s = ClaimLocked(addr, len); !s.ok()) return s;
   if (!ds->AddRevoker(this)) {
     ReleaseRangeLocked(addr, len);
     return L4Error(L4Errno::kNoEnt, "the dataspace has been freed");
@@ -266,38 +282,22 @@ absl::StatusOr<RegionMap::Region> RegionMap::Find(uint64_t addr, uint64_t size) 
 
 absl::Status RegionMap::ReserveArea(uint64_t* start, uint64_t size, uint32_t flags,
                                     unsigned align) {
-  if ((flags & ~kRmKnownFlags) != 0) {
-    return L4Error(L4Errno::kInval, absl::StrFormat("unknown region flags %#x", flags));
-  }
-  if (size == 0) return L4Error(L4Errno::kInval, "size 0");
-  if (size > kAddressLimit) return NoRoom(*start, size);
-  const uint64_t len = AlignUp(size, kPageShift);
+  absl::StatusOr<uint64_t> checked = CheckRequest(*start, size, flags, align);
+  if (!checked.ok()) return checked.status();
+  const uint64_t len = *checked;
   absl::MutexLock lock(&mu_);
   uint64_t addr;
   if (flags & kRmSearchAddr) {
-    if (align < kPageShift || align > 63) {
-      return L4Error(L4Errno::kInval, absl::StrCat("alignment 2^", align, " is outside 12..63"));
-    }
     absl::StatusOr<uint64_t> a = SearchWindowsLocked(*start, len, align);
     if (!a.ok()) return a.status();
     addr = *a;
   } else {
     addr = *start;
-    if ((addr & (kPageSize - 1)) != 0) {
-      return L4Error(L4Errno::kInval, absl::StrFormat("address %#x is not page-aligned", addr));
-    }
-    if (addr == 0 || addr + len < addr || addr + len > kAddressLimit ||
-        RegionOverlapLocked(addr, len) != nullptr || AreaOverlapLocked(addr, len) != nullptr) {
+    if (absl::Status s = CheckFixedAddress(addr, len); !s.ok()) return s;
+    if (RegionOverlapLocked(addr, len) != nullptr || AreaOverlapLocked(addr, len) != nullptr) {
       return NoRoom(addr, len);
     }
-    if (!OwnedLocked(addr, len)) {
-      void* p = mmap(Ptr(addr), len, PROT_NONE, kReserveFlags | MAP_FIXED_NOREPLACE, -1, 0);
-      if (p == MAP_FAILED) return NoRoom(addr, len);
-      if (p != Ptr(addr)) {
-        munmap(p, len);
-        return NoRoom(addr, len);
-      }
-    }
+    if (absl::Status s = ClaimLocked(addr, len); !s.ok()) return s;
   }
   areas_.emplace(addr, Span{addr, len});
   *start = addr;

@@ -118,6 +118,9 @@ class RegionMap final : public Object, public MappingRevoker {
   // Puts PROT_NONE back over [start, start + size) (or unmaps it if we do
   // not own it).
   void ReleaseRangeLocked(uint64_t start, uint64_t size) ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Makes sure [start, start + size) is ours: inside a window or area, or
+  // reserved now with MAP_FIXED_NOREPLACE (-L4_EADDRNOTAVAIL if taken).
+  absl::Status ClaimLocked(uint64_t start, uint64_t size) ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ForgetDsLocked(const Dataspace* ds, uint64_t start) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
