@@ -8,6 +8,7 @@
 #include "core/byte_size.h"
 #include "core/local_allocator.h"
 #include "core/phys_pool.h"
+#include "core/remote_allocator.h"
 #include "core/storage.h"
 
 namespace l4re_ma {
@@ -67,8 +68,18 @@ absl::Status Runtime::EnsureEnvAllocator() {
   absl::call_once(env_once_, [this] {
     absl::StatusOr<std::shared_ptr<MemAllocator>> allocator;
     if (const char* server = Env("L4RE_MA_SERVER")) {
-      allocator = absl::UnimplementedError(
-          absl::StrCat("L4RE_MA_SERVER=", server, ": this build has no memd client yet"));
+      // memd: the allocator is the client's root allocator on the server.
+      // Whatever keeps us from it (nothing listens, refused, another
+      // protocol version), the allocator object does not exist for us:
+      // calls fail with the IPC error -2004, not -L4_EINVAL.
+      absl::StatusOr<std::shared_ptr<RemoteAllocator>> remote = RemoteAllocator::Connect(server);
+      if (remote.ok()) {
+        allocator = std::shared_ptr<MemAllocator>(*std::move(remote));
+      } else {
+        allocator = IpcError(IpcCode::kNotExistent,
+                             absl::StrCat("L4RE_MA_SERVER=", server, ": ",
+                                          remote.status().message()));
+      }
     } else {
       allocator = CreateLocalEnvAllocator();
     }
@@ -81,6 +92,7 @@ absl::Status Runtime::EnsureEnvAllocator() {
     }
   });
   if (env_status_.ok()) return absl::OkStatus();
+  if (absl::IsUnavailable(env_status_)) return env_status_;  // memd unreachable: -2004
   return L4Error(L4Errno::kInval, env_status_.message());
 }
 

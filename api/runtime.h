@@ -7,9 +7,11 @@
 //   - in process (default): backend L4RE_MA_BACKEND (default "buddy") over a
 //     pool of L4RE_MA_POOL_SIZE bytes (default 256M; suffixes K, M, G, T),
 //     quota L4RE_MA_QUOTA (default: the pool size);
-//   - remote: the memd server at L4RE_MA_SERVER (a socket path).
+//   - remote: the memd server at L4RE_MA_SERVER (a socket path; '@name' for
+//     the abstract namespace).
 // A bad value prints one clear message to stderr; calls on the allocator
-// then return -L4_EINVAL.
+// then return -L4_EINVAL. A memd that cannot be reached is reported the same
+// way, and calls return the IPC error -2004 (the object is not there).
 //
 // Thread-safety: all methods are thread-safe.
 #ifndef L4RE_MA_API_RUNTIME_H_
