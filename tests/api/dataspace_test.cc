@@ -74,13 +74,15 @@ TEST_F(DataspaceTest, PhysOfANoncontiguousDataspaceIsEInval) {
 }
 
 TEST_F(DataspaceTest, DistinctContiguousDataspacesDoNotOverlapPhysically) {
-  l4_addr_t pa[8];
+  l4_addr_t pa[8], end[8];
   l4_size_t ps;
   for (int i = 0; i < 8; ++i) {
-    l4re_ds_t ds = Alloc(3 * 4096 + i, L4RE_MA_CONTINUOUS);
+    const long size = 3 * 4096 + i;  // 3 pages, then 4 pages
+    l4re_ds_t ds = Alloc(size, L4RE_MA_CONTINUOUS);
     ASSERT_EQ(l4re_ds_phys(ds, 0, &pa[i], &ps), 0);
+    end[i] = pa[i] + l4_round_page(size);
     for (int j = 0; j < i; ++j) {
-      EXPECT_TRUE(pa[i] + 4 * 4096 <= pa[j] || pa[j] + 4 * 4096 <= pa[i]) << i << " " << j;
+      EXPECT_TRUE(end[i] <= pa[j] || end[j] <= pa[i]) << i << " " << j;
     }
   }
 }
