@@ -77,7 +77,7 @@ absl::Status CheckFixedAddress(uint64_t addr, uint64_t len) {
 }  // namespace
 
 RegionMap::~RegionMap() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (auto& [start, entry] : regions_) {
     if (entry.ds != nullptr) entry.ds->Unmap();
     ReleaseRangeLocked(start, entry.region.size);
@@ -192,7 +192,7 @@ absl::Status RegionMap::Attach(uint64_t* start, uint64_t size, uint32_t flags,
     return L4Error(L4Errno::kInval, absl::StrFormat("offset %#x is not page-aligned", offset));
   }
 
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   uint64_t addr = 0;
   if (search && in_area) {
     const Span* area = AreaOverlapLocked(*start, 1);
@@ -250,7 +250,7 @@ absl::Status RegionMap::Attach(uint64_t* start, uint64_t size, uint32_t flags,
 }
 
 absl::StatusOr<RegionMap::Region> RegionMap::Detach(uint64_t addr) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = regions_.upper_bound(addr);
   if (it == regions_.begin()) {
     return L4Error(L4Errno::kNoEnt, absl::StrFormat("no region at %#x", addr));
@@ -272,7 +272,7 @@ absl::StatusOr<RegionMap::Region> RegionMap::Detach(uint64_t addr) {
 
 absl::StatusOr<RegionMap::Region> RegionMap::Find(uint64_t addr, uint64_t size) const {
   if (size == 0) return L4Error(L4Errno::kInval, "size 0");
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const Span* s = RegionOverlapLocked(addr, size);
   if (s == nullptr) {
     return L4Error(L4Errno::kNoEnt, absl::StrFormat("no region overlaps [%#x, +%#x)", addr, size));
@@ -285,7 +285,7 @@ absl::Status RegionMap::ReserveArea(uint64_t* start, uint64_t size, uint32_t fla
   absl::StatusOr<uint64_t> checked = CheckRequest(*start, size, flags, align);
   if (!checked.ok()) return checked.status();
   const uint64_t len = *checked;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   uint64_t addr;
   if (flags & kRmSearchAddr) {
     absl::StatusOr<uint64_t> a = SearchWindowsLocked(*start, len, align);
@@ -305,7 +305,7 @@ absl::Status RegionMap::ReserveArea(uint64_t* start, uint64_t size, uint32_t fla
 }
 
 absl::Status RegionMap::FreeArea(uint64_t addr) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const Span* a = AreaOverlapLocked(addr, 1);
   if (a == nullptr) return L4Error(L4Errno::kNoEnt, absl::StrFormat("no area at %#x", addr));
   const Span area = *a;
@@ -324,7 +324,7 @@ absl::Status RegionMap::FreeArea(uint64_t addr) {
 }
 
 void RegionMap::RevokeMappingsOf(const Dataspace& ds) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = by_ds_.find(&ds);
   if (it == by_ds_.end()) return;
   for (uint64_t start : it->second) {
@@ -336,7 +336,7 @@ void RegionMap::RevokeMappingsOf(const Dataspace& ds) {
 }
 
 std::string RegionMap::DebugString() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::string out = absl::StrCat("regions (", regions_.size(), "):\n");
   for (const auto& [start, e] : regions_) {
     absl::StrAppendFormat(&out, "  [%#014x, %#014x) ds=%#x offset=%#x flags=%#x%s\n", start,
@@ -351,7 +351,7 @@ std::string RegionMap::DebugString() const {
 }
 
 size_t RegionMap::region_count() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return regions_.size();
 }
 

@@ -33,7 +33,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/dataspace.h"
 #include "core/object.h"
 
@@ -123,7 +123,7 @@ class RegionMap final : public Object, public MappingRevoker {
   absl::Status ClaimLocked(uint64_t start, uint64_t size) ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ForgetDsLocked(const Dataspace* ds, uint64_t start) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::btree_map<uint64_t, Entry> regions_ ABSL_GUARDED_BY(mu_);
   // Region spans, mirrored for overlap queries (start -> span).
   absl::btree_map<uint64_t, Span> region_spans_ ABSL_GUARDED_BY(mu_);

@@ -65,7 +65,7 @@ Runtime::Runtime() : caps_(kCapSlots, kEnvFirstFreeSlot) {
 }
 
 absl::Status Runtime::EnsureEnvAllocator() {
-  absl::call_once(env_once_, [this] {
+  std::call_once(env_once_, [this] {
     absl::StatusOr<std::shared_ptr<MemAllocator>> allocator;
     if (const char* server = Env("L4RE_MA_SERVER")) {
       // memd: the allocator is the client's root allocator on the server.

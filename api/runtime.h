@@ -19,8 +19,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
-#include "absl/base/call_once.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "api/region_map.h"
@@ -62,7 +62,7 @@ class Runtime {
   absl::Status EnsureEnvAllocator();
 
   CapTable caps_;
-  absl::once_flag env_once_;
+  std::once_flag env_once_;
   absl::Status env_status_;
 };
 

@@ -15,7 +15,7 @@ BackendRegistry& BackendRegistry::Global() {
 
 bool BackendRegistry::Register(std::string name, std::string description,
                                BackendFactory factory) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return entries_.emplace(std::move(name), Entry{std::move(description), std::move(factory)})
       .second;
 }
@@ -30,7 +30,7 @@ absl::StatusOr<std::unique_ptr<PageBackend>> BackendRegistry::Create(
     absl::string_view name, const BackendOptions& options) const {
   BackendFactory factory;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = entries_.find(name);
     if (it != entries_.end()) factory = it->second.factory;
   }
@@ -50,7 +50,7 @@ absl::StatusOr<std::unique_ptr<PageBackend>> BackendRegistry::Create(
 }
 
 std::vector<std::string> BackendRegistry::Names() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<std::string> names;
   names.reserve(entries_.size());
   for (const auto& [name, entry] : entries_) names.push_back(name);
@@ -58,7 +58,7 @@ std::vector<std::string> BackendRegistry::Names() const {
 }
 
 std::string BackendRegistry::Describe() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::string out;
   for (const auto& [name, entry] : entries_) {
     absl::StrAppend(&out, "  ", name, ": ", entry.description, "\n");
@@ -67,7 +67,7 @@ std::string BackendRegistry::Describe() const {
 }
 
 bool BackendRegistry::Contains(absl::string_view name) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return entries_.find(name) != entries_.end();
 }
 

@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/page_backend.h"
 #include "core/types.h"
 
@@ -62,7 +62,7 @@ class BackendRegistry {
     std::string description;
     BackendFactory factory;
   };
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, Entry, std::less<>> entries_ ABSL_GUARDED_BY(mu_);
 };
 

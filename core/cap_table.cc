@@ -9,7 +9,7 @@ namespace l4re_ma {
 
 CapTable::CapTable(uint32_t slots, uint32_t first_allocatable)
     : slots_(slots), first_allocatable_(first_allocatable) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   objects_.resize(slots);
   allocated_.assign((slots + 63) / 64, 0);
   full_words_.assign((allocated_.size() + 63) / 64, 0);
@@ -49,7 +49,7 @@ void CapTable::SetAllocatedLocked(uint32_t slot, bool on) {
 }
 
 std::optional<uint32_t> CapTable::AllocSlot() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (size_t sw = 0; sw < full_words_.size(); ++sw) {
     uint64_t not_full = ~full_words_[sw];
     while (not_full != 0) {
@@ -75,7 +75,7 @@ void CapTable::FreeSlot(uint32_t slot) {
   if (slot >= slots_) return;
   std::shared_ptr<Object> old;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (slot >= first_allocatable_) SetAllocatedLocked(slot, false);
     old = std::move(objects_[slot]);
     if (old != nullptr) --occupied_;
@@ -84,7 +84,7 @@ void CapTable::FreeSlot(uint32_t slot) {
 }
 
 std::shared_ptr<Object> CapTable::Get(uint32_t slot) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return slot < slots_ ? objects_[slot] : nullptr;
 }
 
@@ -92,7 +92,7 @@ void CapTable::Install(uint32_t slot, std::shared_ptr<Object> object) {
   if (object != nullptr) object->AcquireCapability();
   std::shared_ptr<Object> old;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     old = std::move(objects_[slot]);
     if (old == nullptr && object != nullptr) ++occupied_;
     if (old != nullptr && object == nullptr) --occupied_;
@@ -105,7 +105,7 @@ bool CapTable::Clear(uint32_t slot, const Object* expected) {
   if (slot >= slots_) return false;
   std::shared_ptr<Object> old;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (objects_[slot] == nullptr) return false;
     if (expected != nullptr && objects_[slot].get() != expected) return false;
     old = std::move(objects_[slot]);
@@ -118,7 +118,7 @@ bool CapTable::Clear(uint32_t slot, const Object* expected) {
 void CapTable::ClearAll() {
   std::vector<std::shared_ptr<Object>> old;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (auto& o : objects_) {
       if (o != nullptr) old.push_back(std::move(o));
     }
@@ -128,7 +128,7 @@ void CapTable::ClearAll() {
 }
 
 size_t CapTable::occupied() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return occupied_;
 }
 

@@ -21,7 +21,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/object.h"
 
 namespace l4re_ma {
@@ -73,7 +73,7 @@ class CapTable {
 
   const uint32_t slots_;
   const uint32_t first_allocatable_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<std::shared_ptr<Object>> objects_ ABSL_GUARDED_BY(mu_);
   // Two-level bitmap of slots handed out by AllocSlot: summary bit i is set
   // when allocated_[i] is full, so the lowest free slot is found with two

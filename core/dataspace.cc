@@ -5,7 +5,7 @@
 namespace l4re_ma {
 
 bool Dataspace::AddRevoker(MappingRevoker* revoker) {
-  absl::MutexLock lock(&revokers_mu_);
+  MutexLock lock(&revokers_mu_);
   if (revoked_) return false;
   if (std::find(revokers_.begin(), revokers_.end(), revoker) == revokers_.end()) {
     revokers_.push_back(revoker);
@@ -14,14 +14,14 @@ bool Dataspace::AddRevoker(MappingRevoker* revoker) {
 }
 
 void Dataspace::RemoveRevoker(MappingRevoker* revoker) {
-  absl::MutexLock lock(&revokers_mu_);
+  MutexLock lock(&revokers_mu_);
   revokers_.erase(std::remove(revokers_.begin(), revokers_.end(), revoker), revokers_.end());
 }
 
 void Dataspace::RevokeAllMappings() {
   absl::InlinedVector<MappingRevoker*, 1> revokers;
   {
-    absl::MutexLock lock(&revokers_mu_);
+    MutexLock lock(&revokers_mu_);
     if (revoked_) return;
     revoked_ = true;
     revokers.swap(revokers_);

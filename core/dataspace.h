@@ -27,7 +27,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/object.h"
 #include "core/types.h"
 
@@ -117,7 +117,7 @@ class Dataspace : public Object {
   void RevokeAllMappings();
 
  private:
-  absl::Mutex revokers_mu_;
+  Mutex revokers_mu_;
   bool revoked_ ABSL_GUARDED_BY(revokers_mu_) = false;
   absl::InlinedVector<MappingRevoker*, 1> revokers_ ABSL_GUARDED_BY(revokers_mu_);
 };

@@ -38,7 +38,7 @@ absl::Status LocalAllocator::DeadError() const {
 absl::StatusOr<std::shared_ptr<Dataspace>> LocalAllocator::Alloc(long size, unsigned long flags,
                                                                   unsigned long align) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (dead_) return DeadError();
   }
   if (size == 0) return L4Error(L4Errno::kRange, "size 0 is not supported");
@@ -86,7 +86,7 @@ absl::StatusOr<std::shared_ptr<Dataspace>> LocalAllocator::AllocMaximum(uint64_t
   const uint64_t unit = uint64_t{1} << page_shift;
   uint64_t available = pool_->free_bytes();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     available = std::min(available, quota_ - quota_used_);
   }
   // What must stay allocatable: a non-contiguous dataspace of `keep` bytes,
@@ -145,7 +145,7 @@ absl::StatusOr<std::shared_ptr<Dataspace>> LocalAllocator::AllocNoncontiguous(
 absl::StatusOr<std::shared_ptr<Dataspace>> LocalAllocator::Adopt(
     std::shared_ptr<LocalDataspace> ds) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!dead_) {
       dataspaces_.emplace(ds.get(), ds);
       return std::shared_ptr<Dataspace>(std::move(ds));
@@ -157,7 +157,7 @@ absl::StatusOr<std::shared_ptr<Dataspace>> LocalAllocator::Adopt(
 
 absl::Status LocalAllocator::Free(Dataspace& ds) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (dead_) return DeadError();
   }
   auto* local = dynamic_cast<LocalDataspace*>(&ds);
@@ -183,7 +183,7 @@ absl::StatusOr<std::shared_ptr<MemAllocator>> LocalAllocator::CreateSubAllocator
   std::shared_ptr<LocalAllocator> child(
       new LocalAllocator(pool_, storage_, bytes, shared_from_this()));
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!dead_) {
       children_.push_back(child);
       return std::shared_ptr<MemAllocator>(std::move(child));
@@ -195,7 +195,7 @@ absl::StatusOr<std::shared_ptr<MemAllocator>> LocalAllocator::CreateSubAllocator
 
 absl::StatusOr<AllocatorStats> LocalAllocator::Stats() {
   const uint64_t pool_free = pool_->free_bytes();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (dead_) return DeadError();
   AllocatorStats s;
   s.quota = quota_;
@@ -209,7 +209,7 @@ absl::StatusOr<AllocatorStats> LocalAllocator::Stats() {
 
 absl::StatusOr<PoolInfo> LocalAllocator::Pool() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (dead_) return DeadError();
   }
   const BackendStats stats = pool_->Stats();
@@ -226,7 +226,7 @@ void LocalAllocator::Destroy() {
   absl::flat_hash_map<LocalDataspace*, std::weak_ptr<LocalDataspace>> dataspaces;
   std::vector<std::weak_ptr<LocalAllocator>> children;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (dead_) return;
     dead_ = true;
     dataspaces.swap(dataspaces_);
@@ -242,7 +242,7 @@ void LocalAllocator::Destroy() {
 }
 
 absl::Status LocalAllocator::Charge(uint64_t bytes, uint64_t pool_bytes) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (dead_) return DeadError();
   if (bytes > quota_ - quota_used_) {
     return L4Error(L4Errno::kNoMem,
@@ -256,13 +256,13 @@ absl::Status LocalAllocator::Charge(uint64_t bytes, uint64_t pool_bytes) {
 }
 
 void LocalAllocator::Uncharge(uint64_t bytes, uint64_t pool_bytes) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   quota_used_ -= bytes;
   mem_used_ -= pool_bytes;
 }
 
 void LocalAllocator::Forget(LocalDataspace* ds) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   dataspaces_.erase(ds);
 }
 

@@ -30,7 +30,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/mem_allocator.h"
 #include "core/phys_pool.h"
 #include "core/storage.h"
@@ -93,7 +93,7 @@ class LocalAllocator final : public MemAllocator,
   const uint64_t quota_;
   const std::shared_ptr<LocalAllocator> parent_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   bool dead_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t quota_used_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t mem_used_ ABSL_GUARDED_BY(mu_) = 0;

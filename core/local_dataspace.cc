@@ -50,7 +50,7 @@ absl::Status LocalDataspace::DeadError() const {
 
 void LocalDataspace::Kill() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (dead_) return;
     dead_ = true;
   }
@@ -59,7 +59,7 @@ void LocalDataspace::Kill() {
   RevokeAllMappings();
   uint64_t charge, pool_bytes = 0;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     Storage& storage = owner_->storage();
     PhysPool& pool = owner_->pool();
     if (contiguous_) {
@@ -90,13 +90,13 @@ void LocalDataspace::Kill() {
 }
 
 absl::StatusOr<DataspaceInfo> LocalDataspace::Info() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (dead_) return DeadError();
   return DataspaceInfo{size_, kRightsRWX, contiguous_, page_shift_};
 }
 
 absl::StatusOr<PhysExtent> LocalDataspace::Phys(uint64_t offset) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (dead_) return DeadError();
   if (!contiguous_) {
     return L4Error(L4Errno::kInval, "the dataspace is not physically contiguous");
@@ -108,7 +108,7 @@ absl::StatusOr<PhysExtent> LocalDataspace::Phys(uint64_t offset) {
 }
 
 absl::Status LocalDataspace::Allocate(uint64_t offset, uint64_t size) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (dead_) return DeadError();
   if (contiguous_) return absl::OkStatus();
   if (offset >= size_ || size > size_ - offset) {
@@ -207,7 +207,7 @@ void LocalDataspace::ClearLocked(uint64_t offset, uint64_t end, bool release) {
 }
 
 absl::Status LocalDataspace::Clear(uint64_t offset, uint64_t size) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (dead_) return DeadError();
   if (offset >= rounded_size_) {
     return L4Error(L4Errno::kRange, absl::StrCat("offset ", offset, " is beyond the ",
@@ -239,8 +239,8 @@ absl::Status LocalDataspace::CopyIn(uint64_t dst_offset, Dataspace& src_ds, uint
   // Lock both page tables in address order (once if src is this).
   LocalDataspace* first = std::min(this, src);
   LocalDataspace* second = std::max(this, src);
-  absl::MutexLock lock1(&first->mu_);
-  std::optional<absl::MutexLock> lock2;
+  MutexLock lock1(&first->mu_);
+  std::optional<MutexLock> lock2;
   if (second != first) lock2.emplace(&second->mu_);
   if (dead_) return DeadError();
   if (src->dead_) return L4Error(L4Errno::kInval, "the source dataspace has been freed");
@@ -285,7 +285,7 @@ void LocalDataspace::CopyBytes(const LocalDataspace& dst, uint64_t dst_offset,
 }
 
 absl::StatusOr<MapResult> LocalDataspace::Map(uint64_t offset, uint64_t size) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (dead_) return DeadError();
   MapResult result;
   result.fd = owner_->storage().fd();
@@ -316,7 +316,7 @@ absl::StatusOr<MapResult> LocalDataspace::Map(uint64_t offset, uint64_t size) {
 }
 
 void LocalDataspace::Unmap() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (mappings_ > 0) --mappings_;
 }
 

@@ -23,7 +23,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/dataspace.h"
 #include "core/types.h"
 
@@ -93,7 +93,7 @@ class LocalDataspace final : public Dataspace {
   const bool contiguous_;
   const PageRun run_;  // contiguous only
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   bool dead_ ABSL_GUARDED_BY(mu_) = false;
   // Bytes charged to the owner: bookkeeping, pages.
   uint64_t charge_ ABSL_GUARDED_BY(mu_);

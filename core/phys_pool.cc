@@ -40,14 +40,14 @@ PhysPool::PhysPool(std::unique_ptr<PageBackend> backend)
     : range_(backend->range()), name_(backend->name()), backend_(std::move(backend)) {}
 
 std::optional<FrameNumber> PhysPool::Allocate(PageCount pages, AlignOrder align) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return backend_->Allocate(pages, align);
 }
 
 void PhysPool::Free(PageRun run) {
   bool ok;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ok = backend_->Free(run);
   }
   if (!ok) {
@@ -60,7 +60,7 @@ void PhysPool::Free(PageRun run) {
 }
 
 BackendStats PhysPool::Stats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return backend_->Stats();
 }
 

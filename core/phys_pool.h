@@ -16,7 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/page_backend.h"
 #include "core/types.h"
 
@@ -57,7 +57,7 @@ class PhysPool {
  private:
   const PageRun range_;
   const std::string name_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::unique_ptr<PageBackend> backend_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -133,7 +133,7 @@ absl::StatusOr<std::shared_ptr<RemoteConnection>> RemoteConnection::Connect(
 }
 
 bool RemoteConnection::broken() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return broken_;
 }
 
@@ -242,7 +242,7 @@ absl::Status RemoteAllocator::DeadError() const {
 }
 
 bool RemoteAllocator::dead() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return dead_;
 }
 
@@ -267,7 +267,7 @@ absl::StatusOr<std::shared_ptr<Dataspace>> RemoteAllocator::Alloc(long size, uns
   std::shared_ptr<RemoteDataspace> ds(
       new RemoteDataspace(conn_, shared_from_this(), reply->handle));
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!dead_) {
       dataspaces_.emplace(ds.get(), ds);
       return std::shared_ptr<Dataspace>(std::move(ds));
@@ -317,7 +317,7 @@ absl::StatusOr<std::shared_ptr<MemAllocator>> RemoteAllocator::CreateSubAllocato
   std::shared_ptr<RemoteAllocator> child(
       new RemoteAllocator(conn_, reply->handle, shared_from_this()));
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!dead_) {
       children_.push_back(child);
       return std::shared_ptr<MemAllocator>(std::move(child));
@@ -367,7 +367,7 @@ bool RemoteAllocator::DieLocally() {
   absl::flat_hash_map<RemoteDataspace*, std::weak_ptr<RemoteDataspace>> dataspaces;
   std::vector<std::weak_ptr<RemoteAllocator>> children;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (dead_) return false;
     dead_ = true;
     dataspaces.swap(dataspaces_);
@@ -391,7 +391,7 @@ void RemoteAllocator::Destroy() {
 }
 
 void RemoteAllocator::Forget(RemoteDataspace* ds) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   dataspaces_.erase(ds);
 }
 

@@ -46,7 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "absl/time/time.h"
 #include "core/dataspace.h"
 #include "core/errors.h"
@@ -147,7 +147,7 @@ class RemoteConnection {
   uint32_t client_id_ = 0;
   wire::Role role_ = wire::Role::kClient;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   std::string broken_reason_ ABSL_GUARDED_BY(mu_);
   alignas(8) uint8_t send_buf_[wire::kMaxRequestBytes] ABSL_GUARDED_BY(mu_);
@@ -209,7 +209,7 @@ class RemoteAllocator final : public MemAllocator,
   RemoteHandle handle_;
   const std::shared_ptr<RemoteAllocator> parent_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   bool dead_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<RemoteDataspace*, std::weak_ptr<RemoteDataspace>> dataspaces_
       ABSL_GUARDED_BY(mu_);

@@ -148,7 +148,7 @@ void Server::AcceptLoop() {
 }
 
 void Server::Accept(int fd) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (live_ >= options_.max_clients) {
     ++refused_;
     uint8_t out[wire::kHeaderBytes + 8 + 2 + wire::kMaxErrorText];
@@ -181,14 +181,14 @@ void Server::Accept(int fd) {
 }
 
 void Server::Publish(Session* session) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = sessions_.find(session->id());
   if (it != sessions_.end()) it->second.published = true;
 }
 
 void Server::OnSessionClosed(Session* session) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = sessions_.find(session->id());
     if (it != sessions_.end() && !it->second.closed) {
       it->second.closed = true;
@@ -203,7 +203,7 @@ void Server::OnSessionClosed(Session* session) {
 void Server::ReapClosed() {
   std::vector<Entry> done;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       if (it->second.closed) {
         done.push_back(std::move(it->second));
@@ -219,7 +219,7 @@ void Server::ReapClosed() {
 }
 
 void Server::Shutdown() {
-  absl::MutexLock shutdown_lock(&shutdown_mu_);
+  MutexLock shutdown_lock(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
   stopping_.store(true, std::memory_order_release);
@@ -229,7 +229,7 @@ void Server::Shutdown() {
   }
   std::vector<std::thread*> threads;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (auto& [id, e] : sessions_) {
       e.session->ShutdownSocket();
       threads.push_back(&e.thread);
@@ -241,7 +241,7 @@ void Server::Shutdown() {
   }
   std::vector<Entry> all;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (auto& [id, e] : sessions_) all.push_back(std::move(e));
     sessions_.clear();
   }
@@ -256,12 +256,12 @@ void Server::Shutdown() {
 }
 
 uint32_t Server::live_sessions() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return live_;
 }
 
 void Server::AwaitHungUpPeers(const Session* self) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   // Sessions whose peers have hung up but which may not have reclaimed yet:
   // closing ones, and idle ones whose socket shows the hang-up. Busy ones
   // are never waited for (they may be waiting themselves), so waits cannot
@@ -316,7 +316,7 @@ void Server::FillPoolLocked(wire::ServerStatsReply* reply) const {
 
 uint32_t Server::StatsPage(uint32_t first_client, size_t max, wire::ServerStatsReply* reply,
                            std::vector<wire::ClientStats>* sessions) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   FillPoolLocked(reply);
   sessions->clear();
   for (auto it = sessions_.lower_bound(first_client); it != sessions_.end(); ++it) {

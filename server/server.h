@@ -90,7 +90,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "absl/time/time.h"
 #include "core/phys_pool.h"
 #include "core/wire/protocol.h"
@@ -180,12 +180,12 @@ class Server {
   bool bound_ = false;  // the socket path is ours to unlink
   int wake_fd_ = -1;
   std::thread accept_thread_;
-  absl::Mutex shutdown_mu_;
+  Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
   std::atomic<bool> stopping_{false};
 
-  mutable absl::Mutex mu_;
-  absl::CondVar closed_cv_;
+  mutable Mutex mu_;
+  CondVar closed_cv_;
   absl::btree_map<uint32_t, Entry> sessions_ ABSL_GUARDED_BY(mu_);
   uint32_t live_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t next_id_ ABSL_GUARDED_BY(mu_) = 1;

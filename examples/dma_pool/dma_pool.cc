@@ -30,7 +30,7 @@ absl::StatusOr<DmaBuffer> DmaPool::Allocate(uint64_t bytes, unsigned align_shift
     return absl::InvalidArgumentError(absl::StrCat("alignment 2^", align_shift, " is too large"));
   }
   const PageCount pages = PageCount::FromBytesRoundUp(bytes);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::optional<FrameNumber> first =
       backend_.Allocate(pages, AlignOrder::FromByteShift(align_shift));
   if (!first) {
@@ -43,7 +43,7 @@ absl::StatusOr<DmaBuffer> DmaPool::Allocate(uint64_t bytes, unsigned align_shift
 }
 
 absl::Status DmaPool::Free(uint64_t iova) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = live_.find(iova);
   if (it == live_.end()) {
     return absl::NotFoundError(absl::StrFormat("no DMA buffer starts at %#x", iova));
@@ -55,17 +55,17 @@ absl::Status DmaPool::Free(uint64_t iova) {
 }
 
 uint64_t DmaPool::free_bytes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return backend_.Stats().free_pages.bytes();
 }
 
 uint64_t DmaPool::largest_free_bytes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return backend_.Stats().largest_free_run.bytes();
 }
 
 size_t DmaPool::live_buffers() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return live_.size();
 }
 
