@@ -19,7 +19,7 @@ class FuzzInput {
   T Take() {
     T value{};
     const size_t n = pos_ < size_ ? (size_ - pos_ < sizeof(T) ? size_ - pos_ : sizeof(T)) : 0;
-    std::memcpy(&value, data_ + pos_, n);
+    if (n > 0) std::memcpy(&value, data_ + pos_, n);
     pos_ += sizeof(T);
     return value;
   }
