@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
 #include "core/local_allocator.h"
@@ -120,25 +121,45 @@ absl::Status LocalDataspace::Allocate(uint64_t offset, uint64_t size) {
 
 absl::Status LocalDataspace::BackLocked(uint64_t offset, uint64_t end) {
   if (contiguous_ || end <= offset) return absl::OkStatus();
+  // Pages are backed in batches; within a batch the fresh frames go to the
+  // page indices in ascending order. They are all zero, so any assignment
+  // is right, and this one makes adjacent frames adjacent in the dataspace
+  // too: an attach then maps a few long runs instead of a page at a time,
+  // whatever order the backend hands single pages out in.
+  constexpr size_t kBatch = 256;
+  absl::InlinedVector<uint64_t, kBatch> missing;
+  absl::InlinedVector<FrameNumber, kBatch> frames;
   const uint64_t last = (end - 1) >> page_shift_;
-  auto it = pages_.lower_bound(offset >> page_shift_);
-  for (uint64_t index = offset >> page_shift_; index <= last; ++index) {
-    if (it != pages_.end() && it->first == index) {
-      ++it;
-      continue;
+  uint64_t index = offset >> page_shift_;
+  absl::Status status;
+  while (index <= last && status.ok()) {
+    missing.clear();
+    frames.clear();
+    for (auto it = pages_.lower_bound(index); index <= last && missing.size() < kBatch; ++index) {
+      if (it != pages_.end() && it->first == index) {
+        ++it;
+      } else {
+        missing.push_back(index);
+      }
     }
-    if (absl::Status s = owner_->Charge(page_bytes(), page_bytes()); !s.ok()) return s;
-    std::optional<FrameNumber> frame =
-        owner_->pool().Allocate(unit_pages(), AlignOrder(page_shift_ - kPageShift));
-    if (!frame) {
-      owner_->Uncharge(page_bytes(), page_bytes());
-      return L4Error(L4Errno::kNoMem, absl::StrCat("the ", owner_->pool().backend_name(),
-                                                   " pool has no free page left"));
+    for (size_t i = 0; i < missing.size(); ++i) {
+      status = owner_->Charge(page_bytes(), page_bytes());
+      if (!status.ok()) break;
+      std::optional<FrameNumber> frame =
+          owner_->pool().Allocate(unit_pages(), AlignOrder(page_shift_ - kPageShift));
+      if (!frame) {
+        owner_->Uncharge(page_bytes(), page_bytes());
+        status = L4Error(L4Errno::kNoMem, absl::StrCat("the ", owner_->pool().backend_name(),
+                                                        " pool has no free page left"));
+        break;
+      }
+      frames.push_back(*frame);
     }
-    charge_ += page_bytes();
-    it = std::next(pages_.emplace_hint(it, index, *frame));
+    std::sort(frames.begin(), frames.end());
+    for (size_t i = 0; i < frames.size(); ++i) pages_.emplace(missing[i], frames[i]);
+    charge_ += frames.size() * page_bytes();
   }
-  return absl::OkStatus();
+  return status;
 }
 
 const FrameNumber* LocalDataspace::FrameOfLocked(uint64_t offset) const {
