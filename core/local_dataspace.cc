@@ -187,25 +187,25 @@ void LocalDataspace::ReleasePageLocked(uint64_t page_index) {
   owner_->Uncharge(page_bytes(), page_bytes());
 }
 
-void LocalDataspace::ClearLocked(uint64_t offset, uint64_t end, bool release) {
+void LocalDataspace::ZeroBytesLocked(uint64_t from, uint64_t to) {
   Storage& storage = owner_->storage();
-  // Zeroes [from, to) inside one backed dataspace page (or the contiguous run).
-  auto zero_bytes = [&](uint64_t from, uint64_t to) {
-    const uint64_t base = contiguous_ ? 0 : (from >> page_shift_) << page_shift_;
-    const FrameNumber first = *FrameOfLocked(from);
-    const uint64_t head = from - base, tail = to - base;
-    const uint64_t whole_from = RoundUp(head, kPageShift), whole_to = tail & ~(kPageSize - 1);
-    if (whole_from < whole_to) {
-      storage.Zero(PageRun{first + PageCount(whole_from >> kPageShift),
-                           PageCount((whole_to - whole_from) >> kPageShift)});
-      std::memset(storage.Address(first) + head, 0, whole_from - head);
-      std::memset(storage.Address(first) + whole_to, 0, tail - whole_to);
-    } else {
-      std::memset(storage.Address(first) + head, 0, tail - head);
-    }
-  };
+  const uint64_t base = contiguous_ ? 0 : (from >> page_shift_) << page_shift_;
+  const FrameNumber first = *FrameOfLocked(from);
+  const uint64_t head = from - base, tail = to - base;
+  const uint64_t whole_from = RoundUp(head, kPageShift), whole_to = tail & ~(kPageSize - 1);
+  if (whole_from < whole_to) {
+    storage.Zero(PageRun{first + PageCount(whole_from >> kPageShift),
+                         PageCount((whole_to - whole_from) >> kPageShift)});
+    std::memset(storage.Address(first) + head, 0, whole_from - head);
+    std::memset(storage.Address(first) + whole_to, 0, tail - whole_to);
+  } else {
+    std::memset(storage.Address(first) + head, 0, tail - head);
+  }
+}
+
+void LocalDataspace::ClearLocked(uint64_t offset, uint64_t end, bool release) {
   if (contiguous_) {
-    zero_bytes(offset, end);
+    ZeroBytesLocked(offset, end);
     return;
   }
   const uint64_t first = offset >> page_shift_, last = (end - 1) >> page_shift_;
@@ -222,7 +222,7 @@ void LocalDataspace::ClearLocked(uint64_t offset, uint64_t end, bool release) {
     if (release && from == page_start && to == page_start + page_bytes()) {
       ReleasePageLocked(index);
     } else {
-      zero_bytes(from, to);
+      ZeroBytesLocked(from, to);
     }
   }
 }
@@ -251,13 +251,14 @@ absl::Status LocalDataspace::Clear(uint64_t offset, uint64_t size) {
   return absl::OkStatus();
 }
 
+// Locks both page tables in address order (once if src is this), which the
+// thread-safety analysis cannot follow.
 absl::Status LocalDataspace::CopyIn(uint64_t dst_offset, Dataspace& src_ds, uint64_t src_offset,
-                                    uint64_t size) {
+                                    uint64_t size) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   auto* src = dynamic_cast<LocalDataspace*>(&src_ds);
   if (src == nullptr || src->owner_->shared_storage() != owner_->shared_storage()) {
     return L4Error(L4Errno::kInval, "the source is not a dataspace of this allocator");
   }
-  // Lock both page tables in address order (once if src is this).
   LocalDataspace* first = std::min(this, src);
   LocalDataspace* second = std::max(this, src);
   MutexLock lock1(&first->mu_);

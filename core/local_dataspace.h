@@ -77,6 +77,8 @@ class LocalDataspace final : public Dataspace {
   char* ByteAddressLocked(uint64_t offset) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The first frame of the (backed) page holding byte `offset`.
   const FrameNumber* FrameOfLocked(uint64_t offset) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Zeroes [from, to) inside one backed dataspace page (or the contiguous run).
+  void ZeroBytesLocked(uint64_t from, uint64_t to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Zeroes [offset, end) of backed pages; releases wholly covered pages of a
   // non-contiguous dataspace when `release` is set.
   void ClearLocked(uint64_t offset, uint64_t end, bool release) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

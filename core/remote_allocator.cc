@@ -34,7 +34,9 @@ wire::Handle H(uint32_t v) { return wire::Handle{v}; }
 
 // ---- RemoteConnection ----
 
-RemoteConnection::Lock::Lock(RemoteConnection& c) : c_(c) {
+// Locks unless the connection belongs to a parent process (then status()
+// says so and callers leave). The analysis cannot follow the condition.
+RemoteConnection::Lock::Lock(RemoteConnection& c) ABSL_NO_THREAD_SAFETY_ANALYSIS : c_(c) {
   if (c.fork_generation_ != g_fork_generation.load(std::memory_order_relaxed)) {
     status_ = IpcError(IpcCode::kNotExistent,
                        absl::StrCat("the connection to memd at '", c.path_,
@@ -44,7 +46,7 @@ RemoteConnection::Lock::Lock(RemoteConnection& c) : c_(c) {
   c.mu_.Lock();
 }
 
-RemoteConnection::Lock::~Lock() {
+RemoteConnection::Lock::~Lock() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (status_.ok()) c_.mu_.Unlock();
 }
 

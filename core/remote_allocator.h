@@ -100,10 +100,10 @@ class RemoteConnection {
 
   // Holds mu_ for one exchange (or several that belong together), after
   // checking that this process may use the connection.
-  class Lock {
+  class ABSL_SCOPED_LOCKABLE Lock {
    public:
-    explicit Lock(RemoteConnection& c);
-    ~Lock();
+    explicit Lock(RemoteConnection& c) ABSL_EXCLUSIVE_LOCK_FUNCTION(c.mu_);
+    ~Lock() ABSL_UNLOCK_FUNCTION();
     const absl::Status& status() const { return status_; }
 
    private:

@@ -58,7 +58,7 @@ wire::Handle AnyHandle(FuzzInput& in) {
 Bytes NextPacket(FuzzInput& in) {
   switch (in.Byte() % 12) {
     case 0: return EncodeBytes(wire::AllocRequest{AnyHandle(in), in.Take<int32_t>(),
-                                                  in.Byte() % 9, in.Byte() % 70});
+                                                  in.Byte() % 9u, in.Byte() % 70u});
     case 1: return EncodeBytes(wire::FreeRequest{AnyHandle(in), AnyHandle(in)});
     case 2: return EncodeBytes(wire::CreateSubRequest{AnyHandle(in), in.Take<int32_t>()});
     case 3: return EncodeBytes(wire::AllocStatsRequest{AnyHandle(in)});
