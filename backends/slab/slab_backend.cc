@@ -29,6 +29,9 @@ struct ClassTables {
   // Fullness bucket of a partial slab with f free objects:
   // ((f - 1) * bucket_recip) >> 32, in [0, kBuckets).
   uint64_t bucket_recip[SlabBackend::kNumClasses];
+  // First run-length list of each class (one per length 0..objects).
+  uint16_t run_base[SlabBackend::kNumClasses];
+  int run_lists;
 };
 
 constexpr ClassTables MakeClassTables() {
@@ -60,6 +63,8 @@ constexpr ClassTables MakeClassTables() {
     t.len_bits[c] = width;
     t.obj_recip[c] = ((uint64_t{1} << 32) + size - 1) / size;
     t.bucket_recip[c] = (uint64_t{8} << 32) / (m - 1);
+    t.run_base[c] = static_cast<uint16_t>(t.run_lists);
+    t.run_lists += static_cast<int>(m) + 1;
   }
   return t;
 }
@@ -85,7 +90,8 @@ constexpr bool CheckTables() {
     }
     if (c > 0 && kClassPagesTable[c] <= kClassPagesTable[c - 1]) return false;
   }
-  return kClassPagesTable[SlabBackend::kNumClasses - 1] == SlabBackend::kMaxClassPages;
+  return kClassPagesTable[SlabBackend::kNumClasses - 1] == SlabBackend::kMaxClassPages &&
+         kTables.run_lists == SlabBackend::kRunLists;
 }
 static_assert(CheckTables(), "slab class tables are inconsistent");
 
@@ -200,6 +206,148 @@ inline void SetLen(uint64_t* w, unsigned width, uint64_t obj, uint64_t v) {
 inline int BucketOf(int ci, uint64_t free_objs) {
   return static_cast<int>(((free_objs - 1) * kTables.bucket_recip[ci]) >> 32);
 }
+
+// --- Word-parallel runs of free objects ------------------------------------
+//
+// A slab's free-object map as a little-endian 512-bit vector of `nw` words
+// (bit i = object i), padded with zero words to 9 so that a shift can
+// always read the next word.
+struct ObjectMap {
+  uint64_t x[9];
+  uint32_t nw;
+};
+
+inline ObjectMap LoadFreeMap(const uint64_t* w, uint32_t objs) {
+  ObjectMap m;
+  m.nw = (objs + 63) >> 6;
+  for (uint32_t j = 0; j < 9; ++j) m.x[j] = j < m.nw ? w[kFreeWord[j]] : 0;
+  return m;
+}
+
+// dst = a & (src >> s), as 512-bit vectors (s >= 1); dst may be a or src
+// (words are written in ascending order and read at or above their own
+// index). REQUIRES: src[nw] == 0; leaves dst[nw] == 0.
+inline void AndShifted(uint64_t* dst, const uint64_t* a, const uint64_t* src, uint32_t nw,
+                       uint32_t s) {
+  if (__builtin_expect(s < 64, 1)) {
+    for (uint32_t j = 0; j < nw; ++j) {
+      dst[j] = a[j] & ((src[j] >> s) | (src[j + 1] << (64 - s)));
+    }
+    dst[nw] = 0;
+    return;
+  }
+  const uint32_t q = s >> 6;
+  const uint32_t b = s & 63;
+  for (uint32_t j = 0; j < nw; ++j) {
+    const uint64_t lo = j + q < nw ? src[j + q] : 0;
+    const uint64_t hi = j + q + 1 < nw ? src[j + q + 1] : 0;
+    dst[j] = a[j] & (b == 0 ? lo : (lo >> b) | (hi << (64 - b)));
+  }
+  dst[nw] = 0;
+}
+
+inline bool AnyBit(const uint64_t* v, uint32_t nw) {
+  uint64_t any = 0;
+  for (uint32_t j = 0; j < nw; ++j) any |= v[j];
+  return any != 0;
+}
+
+// Turns map v into the set of objects that start `len` (>= 1) free
+// objects: O(log len) passes. Returns whether any is left.
+inline bool RunStarts(uint64_t* v, uint32_t nw, uint32_t len) {
+  uint32_t have = 1;
+  while (2 * have <= len) {
+    AndShifted(v, v, v, nw, have);
+    have *= 2;
+    if (!AnyBit(v, nw)) return false;
+  }
+  if (have < len) AndShifted(v, v, v, nw, len - have);
+  return AnyBit(v, nw);
+}
+
+// The longest run of set bits in `m`, known to be < `bound`: builds the
+// maps of run starts of length 1, 2, 4, ... and extends greedily, O(log
+// bound) passes.
+inline uint32_t LongestRun(const ObjectMap& m, uint32_t bound) {
+  uint64_t level[10][9];
+  std::memcpy(level[0], m.x, sizeof(m.x));
+  if (!AnyBit(level[0], m.nw)) return 0;
+  int t = 0;  // level[t] = starts of runs >= 2^t, non-empty
+  while (t + 1 < 10 && (uint32_t{2} << t) < bound) {
+    AndShifted(level[t + 1], level[t], level[t], m.nw, uint32_t{1} << t);
+    if (!AnyBit(level[t + 1], m.nw)) break;
+    ++t;
+  }
+  uint64_t cur[9];
+  std::memcpy(cur, level[t], sizeof(cur));
+  uint32_t len = uint32_t{1} << t;
+  for (int s = t - 1; s >= 0; --s) {
+    uint64_t cand[9];
+    AndShifted(cand, cur, level[s], m.nw, len);
+    if (AnyBit(cand, m.nw)) {
+      std::memcpy(cur, cand, sizeof(cur));
+      len += uint32_t{1} << s;
+    }
+  }
+  return len;
+}
+
+// Free objects from object i upwards (0 when i is not free). One word in
+// the common case.
+inline uint32_t RunFrom(const uint64_t* w, uint32_t i) {
+  uint32_t n = 0;
+  while (i < 512) {
+    const uint32_t b = i & 63;
+    const uint64_t x = w[kFreeWord[i >> 6]] >> b;
+    if (__builtin_expect(~x != 0, 1)) {
+      const uint32_t ones = static_cast<uint32_t>(Ctz(~x));
+      if (__builtin_expect(ones < 64 - b, 1)) return n + ones;
+    }
+    n += 64 - b;  // the run reaches the end of the word
+    i += 64 - b;
+  }
+  return n;
+}
+
+// Free objects just below object i. One word in the common case.
+inline uint32_t RunBefore(const uint64_t* w, uint32_t i) {
+  uint32_t n = 0;
+  while (i > 0) {
+    const uint32_t top = (i - 1) & 63;  // bits [0, top] of word (i - 1) / 64
+    const uint64_t x = w[kFreeWord[(i - 1) >> 6]] << (63 - top);
+    if (__builtin_expect(~x != 0, 1)) {
+      const uint32_t ones = static_cast<uint32_t>(Clz(~x));
+      if (__builtin_expect(ones < top + 1, 1)) return n + ones;
+    }
+    n += top + 1;
+    i -= top + 1;
+  }
+  return n;
+}
+
+// Free objects from bit b of `x` (the free word of object obj, b = obj & 63)
+// upwards, on into the next words if the run reaches the word's end.
+inline uint32_t RunUp(const uint64_t* w, uint32_t obj, uint64_t x) {
+  const uint32_t b = obj & 63;
+  const uint64_t stop = ~(x >> b);
+  const uint32_t ones = stop == 0 ? 64 : static_cast<uint32_t>(Ctz(stop));
+  if (__builtin_expect(ones == 64 - b, 0)) return ones + RunFrom(w, obj - b + 64);
+  return ones;
+}
+
+// Free objects from bit b of `x` downwards, on into the previous words.
+inline uint32_t RunDown(const uint64_t* w, uint32_t obj, uint64_t x) {
+  const uint32_t b = obj & 63;
+  const uint64_t stop = ~(x << (63 - b));
+  const uint32_t ones = stop == 0 ? 64 : static_cast<uint32_t>(Clz(stop));
+  if (__builtin_expect(ones == b + 1, 0)) return ones + RunBefore(w, obj - b);
+  return ones;
+}
+
+// Objects that are multiples of 2^s, as word masks for s < 6.
+constexpr uint64_t kStrideMask[6] = {~uint64_t{0},          0x5555555555555555ull,
+                                     0x1111111111111111ull, 0x0101010101010101ull,
+                                     0x0001000100010001ull, 0x0000000100000001ull};
 
 }  // namespace
 
@@ -447,6 +595,31 @@ absl::Status SlabBackend::EdgeSegment::Check(uint64_t* live_pages) const {
 }
 
 // ---------------------------------------------------------------------------
+// RunLengthSet
+
+uint32_t SlabBackend::RunLengthSet::FindNext(uint32_t i, uint32_t objs) const {
+  for (uint32_t wi = i >> 6; wi <= (objs - 1) >> 6; ++wi) {
+    const uint64_t bits = words[wi] & (wi == (i >> 6) ? ~uint64_t{0} << (i & 63) : ~uint64_t{0});
+    if (bits != 0) {
+      const uint32_t len = (wi << 6) + Ctz(bits);
+      return len < objs ? len : kNone;
+    }
+  }
+  return kNone;
+}
+
+uint32_t SlabBackend::RunLengthSet::FindLast(uint32_t objs) const {
+  for (int wi = static_cast<int>((objs - 1) >> 6); wi >= 0; --wi) {
+    const uint32_t below = objs - (static_cast<uint32_t>(wi) << 6);  // >= 1
+    uint64_t mask = below >= 64 ? ~uint64_t{0} : (uint64_t{1} << below) - 1;
+    if (wi == 0) mask &= ~uint64_t{3};  // lengths 0 and 1
+    const uint64_t bits = words[wi] & mask;
+    if (bits != 0) return (static_cast<uint32_t>(wi) << 6) + 63 - Clz(bits);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
 // SlabBackend
 
 PageCount SlabBackend::ClassPages(int class_index) {
@@ -498,6 +671,7 @@ SlabBackend::SlabBackend(PageRun range) : range_(range) {
     m.cls = 0;
     m.bucket = kNoBucket;
     m.summary = 0;
+    m.longest = 0;
   }
   ext_heads_.assign(static_cast<size_t>(num_superpages_) + 1, kNil);
   ext_lengths_.Init(static_cast<uint64_t>(num_superpages_) + 1);
@@ -506,8 +680,17 @@ SlabBackend::SlabBackend(PageRun range) : range_(range) {
   for (auto& row : slab_heads_) {
     for (uint32_t& h : row) h = kNil;
   }
+  for (int ci = 0; ci < kNumClasses; ++ci) {
+    run_list_base_[ci] = num_superpages_ + kTables.run_base[ci];
+  }
+  const uint64_t nodes = uint64_t{num_superpages_} + kRunLists;
+  run_links_.reset(new RunLink[nodes]);  // superpage nodes set when linked
+  for (uint64_t i = num_superpages_; i < nodes; ++i) {
+    run_links_[i].prev = run_links_[i].next = static_cast<uint32_t>(i);
+  }
   free_pages_ = range.pages.value();
   metadata_bytes_ = sizeof(*this) + uint64_t{num_superpages_} * sizeof(SuperpageMeta) +
+                    nodes * sizeof(RunLink) +
                     uint64_t{num_superpages_} * sizeof(SlabBits) +
                     ext_heads_.capacity() * sizeof(uint32_t) + ext_lengths_.bytes() +
                     edges_[0].bytes() + edges_[1].bytes();
@@ -640,6 +823,12 @@ uint64_t SlabBackend::AllocateRun(uint64_t n, unsigned align) {
   head.u.run_pages = n;
   if (count > 1) meta_[*sp + count - 1].state = kRunTail;
   free_pages_ -= n;
+  // Freed at once, this run would go back where it came from (the extent
+  // it was cut from, at the head of its list) and the same request would
+  // take it again: it may be parked.
+  hot_.kind = kHotRun;
+  hot_.sp = *sp;
+  hot_.extra = static_cast<uint32_t>(count);
   return SuperpageFrame(*sp);
 }
 
@@ -700,6 +889,50 @@ inline void SlabBackend::UpdateBucket(uint32_t sp, int ci, uint32_t free_objs) {
   LinkSlab(sp, ci, bucket);
 }
 
+inline uint32_t SlabBackend::RunList(int ci, uint32_t len) const {
+  return run_list_base_[ci] + len;
+}
+
+namespace {
+// Lists by longest run: 0 shares the list of 1.
+inline uint32_t RunKey(uint32_t longest) { return longest | uint32_t{longest == 0}; }
+}  // namespace
+
+inline void SlabBackend::UnlinkRun(uint32_t sp, int ci) {
+  RunLink* links = run_links_.get();
+  const RunLink node = links[sp];
+  links[node.prev].next = node.next;
+  links[node.next].prev = node.prev;
+  // The length leaves the set when its list empties.
+  const uint32_t key = RunKey(meta_[sp].longest);
+  const uint32_t list = RunList(ci, key);
+  run_lengths_[ci].ClearIf(key, links[list].next == list);
+}
+
+inline void SlabBackend::LinkRun(uint32_t sp, int ci, uint32_t longest) {
+  RunLink* links = run_links_.get();
+  const uint32_t key = RunKey(longest);
+  const uint32_t list = RunList(ci, key);
+  const uint32_t head = links[list].next;
+  links[sp].prev = list;
+  links[sp].next = head;
+  links[head].prev = sp;
+  links[list].next = sp;
+  meta_[sp].longest = static_cast<uint16_t>(longest);
+  run_lengths_[ci].Set(key);
+}
+
+inline void SlabBackend::SetLongest(uint32_t sp, int ci, uint32_t longest) {
+  const uint32_t old = meta_[sp].longest;
+  // Another list unless both are 0 or 1.
+  if (old != longest && (old | longest) > 1) {
+    UnlinkRun(sp, ci);
+    LinkRun(sp, ci, longest);
+  } else {
+    meta_[sp].longest = static_cast<uint16_t>(longest);
+  }
+}
+
 void SlabBackend::CarveSlab(uint32_t sp, int ci) {
   SuperpageMeta& m = meta_[sp];
   uint64_t* w = bits_[sp].w;
@@ -716,7 +949,7 @@ void SlabBackend::CarveSlab(uint32_t sp, int ci) {
   m.free_objs = static_cast<uint16_t>(objs);
   m.summary = summary;
   m.bucket = kNoBucket;  // linked once its first object is taken
-  m.longest = static_cast<uint16_t>(objs);
+  LinkRun(sp, ci, objs);  // empty: listed under objs, which searches skip
   ++slab_superpages_;
   free_objects_ += objs;
 }
@@ -728,101 +961,184 @@ inline uint64_t SlabBackend::AllocateObjectFrom(uint32_t sp, int ci, uint64_t n)
   uint64_t& free_word = w[kFreeWord[wi]];
   const uint64_t word = free_word;
   const uint64_t bit = word & (~word + 1);
+  const uint32_t obj = (static_cast<uint32_t>(wi) << 6) + Ctz(word);
+  const uint32_t longest = m.longest;
+  const uint32_t left = m.free_objs - 1u;
+  if (longest <= 1) {
+    // Only single free objects: one is left iff any object is.
+    m.longest = static_cast<uint16_t>(left != 0);
+  } else {
+    // The lowest free object starts a run; taking it shortens that run by
+    // one. Only if it was a longest run can the longest change, to one
+    // less unless another run that long exists (possible only if the rest
+    // of the free objects could hold one).
+    const uint32_t run = RunUp(w, obj, word);
+    bool shorter = run == longest;
+    if (__builtin_expect(shorter && left - (run - 1) >= run, 0)) {
+      ObjectMap map = LoadFreeMap(w, kTables.objects[ci]);
+      map.x[obj >> 6] &= ~bit;
+      shorter = !RunStarts(map.x, map.nw, run);
+    }
+    SetLongest(sp, ci, longest - shorter);
+  }
   free_word = word ^ bit;
   if (free_word == 0) m.summary &= static_cast<uint8_t>(~(1u << wi));
   w[kStartWord[wi]] |= bit;
-  const uint64_t obj = (static_cast<uint64_t>(wi) << 6) + Ctz(word);
   SetLen(w, kTables.len_bits[ci], obj, n - 1);
-  m.longest = kLongestUnknown;
-  const uint32_t left = --m.free_objs;
+  hot_.extra = obj;
+  m.free_objs = static_cast<uint16_t>(left);
   --free_objects_;
   free_pages_ -= n;
   UpdateBucket(sp, ci, left);
-  return SuperpageFrame(sp) + obj * kClassPagesTable[ci];
+  return SuperpageFrame(sp) + uint64_t{obj} * kClassPagesTable[ci];
 }
 
 uint64_t SlabBackend::AllocateObjects(uint32_t sp, int ci, uint32_t obj, uint32_t count,
-                                      uint64_t n) {
+                                      uint64_t n, bool keeps_longest) {
   SuperpageMeta& m = meta_[sp];
   uint64_t* w = bits_[sp].w;
+  const uint32_t run = RunBefore(w, obj) + RunFrom(w, obj);  // the run cut
   m.summary = SetObjects(w, m.summary, obj, count, false);
   w[kStartWord[obj >> 6]] |= uint64_t{1} << (obj & 63);
   const uint64_t size = kClassPagesTable[ci];
   SetLen(w, kTables.len_bits[ci], obj + count - 1, n - (count - 1) * size - 1);
-  m.longest = kLongestUnknown;
   m.free_objs = static_cast<uint16_t>(m.free_objs - count);
+  if (!keeps_longest && run == m.longest) {
+    // Still as long elsewhere, or recomputed (shorter than `run` now).
+    ObjectMap map = LoadFreeMap(w, kTables.objects[ci]);
+    ObjectMap probe = map;
+    if (m.free_objs < run || !RunStarts(probe.x, probe.nw, run)) {
+      SetLongest(sp, ci, LongestRun(map, run));
+    }
+  }
   free_objects_ -= count;
   free_pages_ -= n;
   UpdateBucket(sp, ci, m.free_objs);
   return SuperpageFrame(sp) + obj * size;
 }
 
-uint32_t SlabBackend::BorrowCandidate(int ci) const {
-  return slab_heads_[ci][31 - __builtin_clz(bucket_mask_[ci])];
-}
-
-uint32_t SlabBackend::LongestFreeObjects(uint32_t sp) const {
-  SuperpageMeta& m = meta_[sp];
-  if (m.longest == kLongestUnknown) {
-    const uint64_t* w = bits_[sp].w;
-    const uint32_t objs = kTables.objects[m.cls];
-    uint32_t best = 0;
-    for (uint32_t p = NextFreeObject(w, 0, objs); p < objs;) {
-      const uint32_t q = NextUsedObject(w, p, objs);
-      best = std::max(best, q - p);
-      p = NextFreeObject(w, q, objs);
-    }
-    m.longest = static_cast<uint16_t>(best);
-  }
-  return m.longest;
-}
-
-int64_t SlabBackend::FindObjects(uint32_t sp, int ci, uint32_t count, unsigned align) const {
+int64_t SlabBackend::FindObjects(uint32_t sp, int ci, uint32_t count, unsigned align,
+                                 bool* keeps_longest) const {
   const uint64_t* w = bits_[sp].w;
   const uint32_t objs = kTables.objects[ci];
+  *keeps_longest = false;
   if (count > objs) return -1;
   if (align >= kSuperPageOrder) {
     // Only object 0 sits on a superpage boundary.
     if (!FrameNumber(SuperpageFrame(sp)).IsAligned(AlignOrder(align))) return -1;
-    return IsFreeObject(w, 0) && NextUsedObject(w, 0, objs) >= count ? 0 : -1;
+    return RunFrom(w, 0) >= count ? 0 : -1;
   }
-  // Object i is 2^align aligned iff i * size is, i.e. i is a multiple of step.
+  // Object i is 2^align aligned iff i * size is, i.e. i is a multiple of
+  // 2^stride.
   const unsigned tz = static_cast<unsigned>(Ctz(kClassPagesTable[ci]));
-  const uint32_t step_mask = (uint32_t{1} << (align > tz ? align - tz : 0)) - 1;
-  for (uint32_t p = NextFreeObject(w, 0, objs); p < objs;) {
-    const uint32_t a = (p + step_mask) & ~step_mask;
-    if (a + count > objs) return -1;
-    if (!IsFreeObject(w, a)) {
-      p = NextFreeObject(w, a, objs);
-      continue;
+  const unsigned stride = align > tz ? align - tz : 0;
+  ObjectMap map = LoadFreeMap(w, objs);
+  const ObjectMap free_map = map;
+  if (!RunStarts(map.x, map.nw, count)) return -1;
+  if (stride == 0) {
+    // Best fit: the shortest of the first kCandidates free runs that hold
+    // `count` objects, taken from its start. Cutting a run shorter than the
+    // longest, or one of two longest ones, leaves the longest as it is.
+    constexpr int kCandidates = 4;
+    const uint32_t longest = meta_[sp].longest;
+    int64_t best = -1;
+    uint32_t best_len = 0;
+    uint32_t as_long = 0;  // fitting runs seen of the longest length
+    int seen = 0;
+    uint64_t below = 0;  // top bit of the previous free word
+    for (uint32_t j = 0; j < map.nw && seen < kCandidates; ++j) {
+      const uint64_t x = free_map.x[j];
+      uint64_t starts = map.x[j] & x & ~((x << 1) | below);  // fitting run starts
+      below = x >> 63;
+      for (; starts != 0 && seen < kCandidates; starts &= starts - 1, ++seen) {
+        const uint32_t p = (j << 6) + Ctz(starts);
+        const uint32_t len = RunFrom(w, p);
+        as_long += len == longest ? 1 : 0;
+        if (best < 0 || len < best_len) {
+          best = p;
+          best_len = len;
+        }
+      }
     }
-    const uint32_t q = NextUsedObject(w, a, objs);
-    if (q - a >= count) return a;
-    p = NextFreeObject(w, q, objs);
+    *keeps_longest = best_len < longest || as_long >= 2;
+    return best;
+  }
+  for (uint32_t j = 0; j < map.nw; ++j) {
+    uint64_t bits = map.x[j];
+    if (stride < 6) {
+      bits &= kStrideMask[stride];
+    } else if (((j << 6) & ((uint32_t{1} << stride) - 1)) != 0) {
+      bits = 0;
+    } else {
+      bits &= 1;
+    }
+    if (bits != 0) return (j << 6) + Ctz(bits);
   }
   return -1;
 }
 
-uint64_t SlabBackend::Borrow(uint64_t n, unsigned align, int first_class) {
-  auto try_class = [&](int ci) -> uint64_t {
-    const uint64_t size = kClassPagesTable[ci];
-    const uint64_t count = n / size + (n % size != 0 ? 1 : 0);
-    const uint32_t sp = BorrowCandidate(ci);
-    if (count > LongestFreeObjects(sp)) return kNoFrame;
-    const int64_t obj = FindObjects(sp, ci, static_cast<uint32_t>(count), align);
+uint64_t SlabBackend::BorrowFromClass(int ci, uint64_t n, unsigned align) {
+  const uint64_t size = kClassPagesTable[ci];
+  const uint32_t objs = kTables.objects[ci];
+  const uint64_t need64 = n / size + (n % size != 0 ? 1 : 0);
+  if (need64 >= objs) return kNoFrame;  // a partial slab has < objs free
+  const uint32_t need = static_cast<uint32_t>(need64);
+  // A run of `sure` free objects holds `need` aligned ones for certain.
+  uint32_t sure = objs;
+  if (align < kSuperPageOrder) {
+    const unsigned tz = static_cast<unsigned>(Ctz(size));
+    const uint32_t step = align > tz ? uint32_t{1} << (align - tz) : 1;
+    sure = need + step - 1;
+  }
+  auto take = [&](uint32_t sp) -> uint64_t {
+    bool keeps_longest;
+    const int64_t obj = FindObjects(sp, ci, need, align, &keeps_longest);
     if (obj < 0) return kNoFrame;
-    return AllocateObjects(sp, ci, static_cast<uint32_t>(obj), static_cast<uint32_t>(count), n);
+    return AllocateObjects(sp, ci, static_cast<uint32_t>(obj), need, n, keeps_longest);
   };
+  if (sure == 1) {
+    // One object, any alignment it has: every partial slab fits; take the
+    // fullest, like a normal allocation.
+    return take(slab_heads_[ci][Ctz(bucket_mask_[ci])]);
+  }
+  const RunLengthSet& lengths = run_lengths_[ci];
+  const RunLink* links = run_links_.get();
+  if (sure < objs) {
+    // The slab whose longest run fits best.
+    const uint32_t len = lengths.FindNext(sure, objs);
+    if (len != RunLengthSet::kNone) return take(links[RunList(ci, len)].next);
+    if (sure == need) return kNoFrame;  // exact: no run of `need` anywhere
+  }
+  // Aligned requests: probe a few slabs whose longest run may or may not
+  // hold an aligned run (the fullest one first when one object will do).
+  constexpr int kMaxProbes = 4;
+  int probes = 0;
+  if (need == 1) {
+    const uint64_t f = take(slab_heads_[ci][Ctz(bucket_mask_[ci])]);
+    if (f != kNoFrame || ++probes == kMaxProbes) return f;
+  }
+  for (uint32_t len = lengths.FindNext(std::max<uint32_t>(need, 2), objs);
+       len != RunLengthSet::kNone && len < sure; len = lengths.FindNext(len + 1, objs)) {
+    const uint32_t list = RunList(ci, len);
+    for (uint32_t sp = links[list].next; sp != list; sp = links[sp].next) {
+      const uint64_t f = take(sp);
+      if (f != kNoFrame || ++probes == kMaxProbes) return f;
+    }
+  }
+  return kNoFrame;
+}
+
+uint64_t SlabBackend::Borrow(uint64_t n, unsigned align, int first_class) {
   const uint32_t below = first_class > 0 ? (uint32_t{1} << first_class) - 1 : 0;
   // Single objects of a larger class first (least slack), then runs of
   // objects of smaller classes, largest class first.
   for (uint32_t up = first_class >= 0 ? class_mask_ & ~below : 0; up != 0; up &= up - 1) {
-    const uint64_t f = try_class(Ctz(up));
+    const uint64_t f = BorrowFromClass(Ctz(up), n, align);
     if (f != kNoFrame) return f;
   }
   for (uint32_t down = first_class >= 0 ? class_mask_ & below : class_mask_; down != 0;) {
     const int ci = 31 - __builtin_clz(down);
-    const uint64_t f = try_class(ci);
+    const uint64_t f = BorrowFromClass(ci, n, align);
     if (f != kNoFrame) return f;
     down &= ~(uint32_t{1} << ci);
   }
@@ -850,48 +1166,102 @@ inline bool SlabBackend::FreeObject(uint32_t sp, uint64_t offset, uint64_t n) {
       n - head_pages != GetLen(w, kTables.len_bits[ci], obj + count - 1) + 1) {
     return false;
   }
-  if (count == 1) {
-    free_word |= bit;
-    m.summary |= static_cast<uint8_t>(1u << wi);
-  } else {
-    m.summary = SetObjects(w, m.summary, static_cast<uint32_t>(obj), count, true);
-  }
-  start_word &= ~bit;
-  m.longest = kLongestUnknown;
   const uint32_t now_free = m.free_objs + count;
-  m.free_objs = static_cast<uint16_t>(now_free);
   free_objects_ += count;
   free_pages_ += n;
   if (now_free == objs) {
-    // Empty: the superpage goes back to the pool at once.
+    // Empty: the superpage leaves the slab lists and becomes the one cached
+    // empty superpage; the previous one, if any, goes back to the pool.
     if (m.bucket != kNoBucket) UnlinkSlab(sp);
+    UnlinkRun(sp, ci);
     free_objects_ -= objs;
     --slab_superpages_;
     m.free_objs = 0;
     m.summary = 0;
-    // Keep it as the one cached empty superpage; the previous one, if any,
-    // goes back to the pool.
     FlushCachedSuperpage();
     m.state = kCached;
     cached_sp_ = sp;
     return true;
   }
+  // The freed objects join the free runs on either side (none in a full
+  // slab).
+  const uint32_t longest = m.longest;
+  uint32_t merged = count;
+  if (count == 1) {
+    free_word |= bit;
+    m.summary |= static_cast<uint8_t>(1u << wi);
+    if (longest != 0) {
+      merged = RunDown(w, static_cast<uint32_t>(obj), free_word) +
+               RunUp(w, static_cast<uint32_t>(obj), free_word) - 1;
+    }
+  } else {
+    m.summary = SetObjects(w, m.summary, static_cast<uint32_t>(obj), count, true);
+    if (longest != 0) {
+      merged = RunBefore(w, static_cast<uint32_t>(obj)) + RunFrom(w, static_cast<uint32_t>(obj));
+    }
+  }
+  start_word &= ~bit;
+  m.free_objs = static_cast<uint16_t>(now_free);
+  SetLongest(sp, ci, std::max<uint32_t>(longest, merged));
   UpdateBucket(sp, ci, now_free);
   return true;
+}
+
+uint32_t SlabBackend::HotObjectMergedRun() const {
+  const uint64_t* w = bits_[hot_.sp].w;
+  const uint32_t obj = hot_.extra;
+  const uint64_t x = w[kFreeWord[obj >> 6]] | uint64_t{1} << (obj & 63);
+  return RunDown(w, obj, x) + RunUp(w, obj, x) - 1;
 }
 
 // --- Interface -----------------------------------------------------------
 
 std::optional<FrameNumber> SlabBackend::Allocate(PageCount pages, AlignOrder align) {
   const uint64_t n = pages.value();
-  const unsigned k = align.value();
+  if (hot_.parked && n == hot_.pages && align.value() == hot_.align) {
+    // Put back, the parked run would be this request's answer again.
+    hot_.parked = false;
+    return FrameNumber(hot_.frame);
+  }
+  return AllocateGeneral(n, align.value());
+}
+
+bool SlabBackend::Free(PageRun run) {
+  if (run.first.value() == hot_.frame && run.pages.value() == hot_.pages &&
+      hot_.kind != kHotNone && !hot_.parked) {
+    // Exactly the hot run: park it (Stats() reports it freed).
+    hot_.parked = true;
+    return true;
+  }
+  return FreeGeneral(run.first.value(), run.pages.value());
+}
+
+void SlabBackend::FlushHot() {
+  hot_.parked = false;
+  hot_.kind = kHotNone;
+  const bool freed = FreeGeneral(hot_.frame, hot_.pages);
+  (void)freed;  // always: the run is live
+}
+
+__attribute__((noinline)) std::optional<FrameNumber> SlabBackend::AllocateGeneral(uint64_t n,
+                                                                                   unsigned k) {
+  if (hot_.parked) FlushHot();
+  hot_.kind = kHotNone;
   if (n == 0 || k >= 64) return std::nullopt;
   uint64_t f;
   if (n <= kMaxClassPages && k <= kMaxSlabAlignOrder) {
     const int ci = kTables.class_for[k][n];
     if (bucket_mask_[ci] != 0) {
       // (a) The fullest partial slab of the class.
-      f = AllocateObjectFrom(slab_heads_[ci][Ctz(bucket_mask_[ci])], ci, n);
+      const uint32_t sp = slab_heads_[ci][Ctz(bucket_mask_[ci])];
+      const uint8_t bucket = meta_[sp].bucket;
+      f = AllocateObjectFrom(sp, ci, n);
+      const SuperpageMeta& m = meta_[sp];
+      // Hot if freeing it would not move the slab to another bucket.
+      if (m.bucket == bucket) {
+        hot_.kind = kHotObject;  // hot_.extra: the object
+        hot_.sp = sp;
+      }
     } else if ((f = AllocateFromEdges(n, k)) != kNoFrame) {
       // (b) The edges, which never hold a whole superpage.
     } else if (cached_sp_ != kNil || free_superpages_ != 0) {
@@ -904,6 +1274,8 @@ std::optional<FrameNumber> SlabBackend::Allocate(PageCount pages, AlignOrder ali
       }
       CarveSlab(sp, ci);
       f = AllocateObjectFrom(sp, ci, n);
+      hot_.kind = kHotFreshSlab;  // hot_.extra: object 0
+      hot_.sp = sp;
     } else {
       // (d) Exhaustion: borrow from a partial slab of another class.
       f = Borrow(n, k, ci);
@@ -914,12 +1286,19 @@ std::optional<FrameNumber> SlabBackend::Allocate(PageCount pages, AlignOrder ali
     if (f == kNoFrame) f = Borrow(n, k, -1);
   }
   if (f == kNoFrame) return std::nullopt;
+  if (hot_.kind != kHotNone) {
+    hot_.frame = f;
+    hot_.pages = n;
+    hot_.align = static_cast<uint8_t>(k);
+  }
   return FrameNumber(f);
 }
 
-bool SlabBackend::Free(PageRun run) {
-  const uint64_t f = run.first.value();
-  const uint64_t n = run.pages.value();
+__attribute__((noinline)) bool SlabBackend::FreeGeneral(uint64_t f, uint64_t n) {
+  if (hot_.parked) {
+    if (f == hot_.frame && n == hot_.pages) return false;  // freed already
+    FlushHot();
+  }
   const uint64_t first = range_.first.value();
   const uint64_t end = range_.end().value();
   if (n == 0 || f < first || f >= end || n > end - f) return false;
@@ -928,6 +1307,7 @@ bool SlabBackend::Free(PageRun run) {
       if (e.Contains(f)) {
         if (!e.Free(f, n)) return false;
         free_pages_ += n;
+        hot_.kind = kHotNone;
         return true;
       }
     }
@@ -938,43 +1318,76 @@ bool SlabBackend::Free(PageRun run) {
   __builtin_prefetch(&bits_[sp]);
   const uint64_t offset = f & (kSpPages - 1);
   SuperpageMeta& m = meta_[sp];
-  if (m.state == kSlab) return FreeObject(sp, offset, n);
+  if (m.state == kSlab) {
+    if (!FreeObject(sp, offset, n)) return false;
+    hot_.kind = kHotNone;
+    return true;
+  }
   if (m.state != kRunHead || offset != 0 || m.u.run_pages != n) return false;
   const uint64_t count = (n >> kSuperPageOrder) + ((n & (kSpPages - 1)) != 0 ? 1 : 0);
   free_pages_ += n;
   ReleaseSuperpages(sp, static_cast<uint32_t>(count));
+  hot_.kind = kHotNone;
   return true;
 }
 
 BackendStats SlabBackend::Stats() const {
+  // Everything is reported for the state in which a parked hot run is
+  // freed (HotParked): arithmetic on the counters, nothing is changed.
   BackendStats s;
   s.total_pages = range_.pages;
-  s.free_pages = PageCount(free_pages_);
+  uint64_t free_pages = free_pages_;
+  uint64_t free_objects = free_objects_;
+  uint32_t class_mask = class_mask_;
   uint64_t largest = std::max(edges_[0].Largest(), edges_[1].Largest());
   uint64_t longest_extent = free_superpages_ != 0 ? ext_lengths_.FindLast() : 0;
   uint64_t free_superpages = free_superpages_;
   uint64_t extents = num_extents_;
-  if (cached_sp_ != kNil) {
-    // Report the cached empty superpage as if it were back in the pool,
-    // coalesced with its neighbours (AllocateRun flushes it first).
-    const uint32_t sp = cached_sp_;
+  // A free block the structures do not show yet: the cached empty
+  // superpage, the emptied slab of a parked kHotFreshSlab or a parked
+  // superpage run (never two at once: both need an empty cache).
+  uint32_t block = cached_sp_;
+  uint32_t block_len = 1;
+  if (hot_.parked) {
+    free_pages += hot_.pages;
+    if (hot_.kind == kHotObject) {
+      free_objects += 1;
+    } else if (hot_.kind == kHotFreshSlab) {
+      // Its class has no other partial slab.
+      free_objects -= kTables.objects[meta_[hot_.sp].cls] - 1;
+      class_mask &= ~(1u << meta_[hot_.sp].cls);
+      block = hot_.sp;
+    } else {
+      block = hot_.sp;
+      block_len = hot_.extra;
+    }
+  }
+  if (block != kNil) {
+    // Reported as back in the pool, coalesced with its neighbours.
+    const uint32_t sp = block;
     const uint64_t left =
         sp > 0 && meta_[sp - 1].state == kFree ? meta_[meta_[sp - 1].u.ext.start].u.ext.len : 0;
+    const uint32_t after = sp + block_len;
     const uint64_t right =
-        sp + 1 < num_superpages_ && meta_[sp + 1].state == kFree ? meta_[sp + 1].u.ext.len : 0;
-    longest_extent = std::max(longest_extent, left + 1 + right);
-    free_superpages += 1;
+        after < num_superpages_ && meta_[after].state == kFree ? meta_[after].u.ext.len : 0;
+    longest_extent = std::max(longest_extent, left + block_len + right);
+    free_superpages += block_len;
     extents = extents + 1 - (left != 0 ? 1 : 0) - (right != 0 ? 1 : 0);
   }
   largest = std::max(largest, longest_extent * kSpPages);
-  // What Borrow can serve: a run of free objects in each class's candidate.
-  for (uint32_t mask = class_mask_; mask != 0; mask &= mask - 1) {
+  // What Borrow can serve: the longest free-object run of each class.
+  for (uint32_t mask = class_mask; mask != 0; mask &= mask - 1) {
     const int ci = Ctz(mask);
-    largest = std::max<uint64_t>(
-        largest, uint64_t{LongestFreeObjects(BorrowCandidate(ci))} * kClassPagesTable[ci]);
+    // Every partial slab has a free object; runs of 2 or more are indexed.
+    uint64_t objects = std::max<uint32_t>(1, run_lengths_[ci].FindLast(kTables.objects[ci]));
+    if (HotParked(kHotObject) && meta_[hot_.sp].cls == ci) {
+      objects = std::max<uint64_t>(objects, HotObjectMergedRun());
+    }
+    largest = std::max<uint64_t>(largest, objects * kClassPagesTable[ci]);
   }
+  s.free_pages = PageCount(free_pages);
   s.largest_free_run = PageCount(largest);
-  s.free_runs = extents + edges_[0].free_runs() + edges_[1].free_runs() + free_objects_;
+  s.free_runs = extents + edges_[0].free_runs() + edges_[1].free_runs() + free_objects;
   s.free_superpages = free_superpages;
   s.metadata_bytes = metadata_bytes_;
   return s;
@@ -1055,7 +1468,7 @@ absl::Status SlabBackend::CheckSuperpages(uint64_t* live_pages) const {
           return absl::InternalError(absl::StrCat("slab ", i, ": bucket ", int{m.bucket},
                                                   ", expected ", want_bucket));
         }
-        if (m.longest != kLongestUnknown) {
+        {
           uint32_t best = 0;
           for (uint32_t p = NextFreeObject(w, 0, objs); p < objs;) {
             const uint32_t q = NextUsedObject(w, p, objs);
@@ -1063,8 +1476,12 @@ absl::Status SlabBackend::CheckSuperpages(uint64_t* live_pages) const {
             p = NextFreeObject(w, q, objs);
           }
           if (best != m.longest) {
-            return absl::InternalError(absl::StrCat("slab ", i, ": cached longest run ",
+            return absl::InternalError(absl::StrCat("slab ", i, ": recorded longest run ",
                                                     m.longest, ", actual ", best));
+          }
+          if (LongestRun(LoadFreeMap(w, objs), objs + 1) != best) {
+            return absl::InternalError(
+                absl::StrCat("slab ", i, ": word-parallel longest run disagrees"));
           }
         }
         // Every allocated object belongs to one run that starts with a start
@@ -1200,6 +1617,103 @@ absl::Status SlabBackend::CheckLists() const {
                                             " listed; class mask mismatch: ",
                                             class_mask != class_mask_));
   }
+  // Run-length index: every slab sits in the list of its class and longest
+  // run, and the length sets say which lists of partial slabs are
+  // non-empty.
+  uint64_t slabs = 0;
+  for (uint64_t i = 0; i < num_superpages_; ++i) slabs += meta_[i].state == kSlab ? 1 : 0;
+  const RunLink* links = run_links_.get();
+  uint64_t in_run_lists = 0;
+  for (int ci = 0; ci < kNumClasses; ++ci) {
+    const RunLengthSet& set = run_lengths_[ci];
+    const uint32_t objs = kTables.objects[ci];
+    uint32_t last = 0;
+    for (uint32_t len = 0; len < 9 * 64; ++len) {
+      const uint32_t list = len >= 1 && len <= objs ? RunList(ci, len) : kNil;
+      const bool nonempty = list != kNil && links[list].next != list;
+      if (set.Test(len) != nonempty) {
+        return absl::InternalError(
+            absl::StrCat("class ", ci, ": run length ", len, " marked wrongly"));
+      }
+      if (nonempty && len >= 2 && len < objs) {
+        last = len;
+        if (set.FindNext(len, objs) != len ||
+            (len > 1 && set.FindNext(len - 1, objs) > len)) {
+          return absl::InternalError(absl::StrCat("class ", ci, ": run-length search broken"));
+        }
+      }
+      if (list == kNil) continue;
+      uint32_t prev = list;
+      for (uint32_t s = links[list].next; s != list; prev = s, s = links[s].next) {
+        if (++in_run_lists > slabs || s >= num_superpages_) {
+          return absl::InternalError("run-length lists too long, cyclic or broken");
+        }
+        const SuperpageMeta& m = meta_[s];
+        if (m.state != kSlab || m.cls != ci || RunKey(m.longest) != len ||
+            links[s].prev != prev) {
+          return absl::InternalError(absl::StrCat("run-length list of class ", ci, " length ",
+                                                  len, ": bad node at superpage ", s));
+        }
+      }
+      if (links[list].prev != prev) {
+        return absl::InternalError(absl::StrCat("run-length list of class ", ci, " length ",
+                                                len, ": bad back link"));
+      }
+    }
+    if (set.FindLast(objs) != last) {
+      return absl::InternalError(absl::StrCat("class ", ci, ": largest run length wrong"));
+    }
+  }
+  if (in_run_lists != slabs) {
+    return absl::InternalError(
+        absl::StrCat(slabs, " slabs, ", in_run_lists, " in run-length lists"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SlabBackend::CheckHot() const {
+  if (hot_.kind == kHotNone) {
+    if (hot_.parked) return absl::InternalError("parked hot run without a kind");
+    return absl::OkStatus();
+  }
+  const uint64_t f = hot_.frame;
+  if (f < sp_frames_begin_ || f >= sp_frames_end_ || hot_.pages == 0) {
+    return absl::InternalError("hot run outside the superpages");
+  }
+  const uint32_t sp = static_cast<uint32_t>((f >> kSuperPageOrder) - sp_base_);
+  const SuperpageMeta& m = meta_[sp];
+  if (sp != hot_.sp) return absl::InternalError("hot run: wrong superpage");
+  if (hot_.kind == kHotRun) {
+    const uint64_t count =
+        (hot_.pages >> kSuperPageOrder) + ((hot_.pages & (kSpPages - 1)) != 0 ? 1 : 0);
+    if (m.state != kRunHead || m.u.run_pages != hot_.pages || count != hot_.extra ||
+        (f & (kSpPages - 1)) != 0 || cached_sp_ != kNil) {
+      return absl::InternalError("hot superpage run is not a live run, or the cache is full");
+    }
+    return absl::OkStatus();
+  }
+  // A single live object of a slab, recorded with its length.
+  if (m.state != kSlab) return absl::InternalError("hot object: not in a slab");
+  const int ci = m.cls;
+  const uint64_t size = kClassPagesTable[ci];
+  const uint64_t offset = f & (kSpPages - 1);
+  const uint32_t obj = hot_.extra;
+  const uint64_t* w = bits_[sp].w;
+  if (offset != obj * size || obj >= kTables.objects[ci] || IsFreeObject(w, obj) ||
+      ((w[kStartWord[obj >> 6]] >> (obj & 63)) & 1) == 0 ||
+      ContinuationObjects(w, obj + 1) != 0 ||
+      GetLen(w, kTables.len_bits[ci], obj) + 1 != hot_.pages) {
+    return absl::InternalError("hot object is not a live single-object run");
+  }
+  if (hot_.kind == kHotObject) {
+    if (m.free_objs == 0 || BucketOf(ci, m.free_objs + 1) != m.bucket) {
+      return absl::InternalError("hot object: freeing it would move its slab");
+    }
+  } else if (m.free_objs + 1 != kTables.objects[ci] || obj != 0 || cached_sp_ != kNil ||
+             slab_heads_[ci][m.bucket] != sp || m.next != kNil ||
+             bucket_mask_[ci] != (1u << m.bucket)) {
+    return absl::InternalError("hot fresh slab: not the only, freshly carved slab");
+  }
   return absl::OkStatus();
 }
 
@@ -1207,6 +1721,7 @@ absl::Status SlabBackend::CheckInvariants() const {
   uint64_t live = 0;
   if (absl::Status s = CheckSuperpages(&live); !s.ok()) return s;
   if (absl::Status s = CheckLists(); !s.ok()) return s;
+  if (absl::Status s = CheckHot(); !s.ok()) return s;
   for (const EdgeSegment& e : edges_) {
     if (absl::Status s = e.Check(&live); !s.ok()) return s;
   }

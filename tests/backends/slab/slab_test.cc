@@ -505,6 +505,194 @@ TEST(SlabBackendTest, InvalidFreesChangeNothing) {
   EXPECT_EQ(b.Stats(), SlabBackend(Range(300, 8 * kSp)).Stats());
 }
 
+TEST(SlabBackendTest, BorrowingFindsRunsInAnySlab) {
+  // An exhausted pool of single-page slabs (object i of slab s is frame
+  // s * 512 + i). Slab 7 is the emptiest but holds only isolated free
+  // pages; slabs 2 and 4 are nearly full but hold a run of 5 and of 7 free
+  // pages. Borrowing must find those runs, the one that fits best first.
+  constexpr uint64_t kSps = 8;
+  SlabBackend b(Range(0, kSps * kSp));
+  const BackendStats fresh = b.Stats();
+  std::vector<bool> live(kSps * kSp, false);
+  for (uint64_t i = 0; i < kSps * kSp; ++i) {
+    auto f = Alloc(b, 1);
+    ASSERT_TRUE(f);
+    live[f->value()] = true;
+  }
+  ASSERT_EQ(b.slab_superpages(), kSps);
+  auto give = [&](uint64_t first, uint64_t end, uint64_t step) {
+    for (uint64_t f = first; f < end; f += step) {
+      ASSERT_TRUE(FreeRun(b, FrameNumber(f), 1)) << f;
+      live[f] = false;
+    }
+  };
+  give(7 * kSp, 8 * kSp, 2);
+  give(2 * kSp + 100, 2 * kSp + 105, 1);
+  give(4 * kSp + 300, 4 * kSp + 307, 1);
+  EXPECT_EQ(b.Stats().largest_free_run, PageCount(7));
+  auto five = Alloc(b, 5);
+  ASSERT_TRUE(five);
+  EXPECT_EQ(*five, FrameNumber(2 * kSp + 100)) << "the run that fits best";
+  EXPECT_EQ(b.Stats().largest_free_run, PageCount(7));
+  auto four = Alloc(b, 4);
+  ASSERT_TRUE(four);
+  EXPECT_EQ(*four, FrameNumber(4 * kSp + 300));
+  EXPECT_EQ(b.Stats().largest_free_run, PageCount(3));
+  EXPECT_FALSE(Alloc(b, 4)) << "no run of 4 is left anywhere";
+  auto three = Alloc(b, 3);
+  ASSERT_TRUE(three);
+  EXPECT_EQ(*three, FrameNumber(4 * kSp + 304));
+  EXPECT_EQ(b.Stats().largest_free_run, PageCount(1));
+  EXPECT_FALSE(Alloc(b, 2)) << "only isolated pages are left";
+  EXPECT_FALSE(Alloc(b, 2, 1));
+  auto one = Alloc(b, 1);
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->value() / kSp, 7u);
+  ASSERT_TRUE(b.CheckInvariants().ok()) << b.CheckInvariants();
+  ASSERT_TRUE(FreeRun(b, *five, 5));
+  ASSERT_TRUE(FreeRun(b, *four, 4));
+  ASSERT_TRUE(FreeRun(b, *three, 3));
+  ASSERT_TRUE(FreeRun(b, *one, 1));
+  for (uint64_t f = 0; f < kSps * kSp; ++f) {
+    if (live[f]) {
+      ASSERT_TRUE(FreeRun(b, FrameNumber(f), 1)) << f;
+    }
+  }
+  EXPECT_EQ(b.Stats(), fresh);
+  EXPECT_TRUE(b.CheckInvariants().ok()) << b.CheckInvariants();
+}
+
+TEST(SlabBackendTest, ParkedHotRunIsValidatedExactly) {
+  // A run freed right after its allocation is parked, not put back: it
+  // must still be reported free, refused a second time, and put back
+  // exactly by the next unrelated call.
+  SlabBackend b(Range(0, 4 * kSp));
+  const BackendStats fresh = b.Stats();
+  auto keep = Alloc(b, 3);  // a slab with another object: kHotObject below
+  ASSERT_TRUE(keep);
+  const BackendStats with_keep = b.Stats();
+  struct Case {
+    uint64_t pages;
+    unsigned align;
+    const BackendStats* before;
+  };
+  // A fresh slab (class 1), an object next to `keep` (class 3), one and
+  // two superpages, an aligned object.
+  for (const Case& c : {Case{1, 0, &with_keep}, Case{3, 0, &with_keep}, Case{kSp, 9, &with_keep},
+                        Case{2 * kSp - 7, 0, &with_keep}, Case{16, 4, &with_keep}}) {
+    SCOPED_TRACE(testing::Message() << c.pages << " pages at order " << c.align);
+    auto f = Alloc(b, c.pages, c.align);
+    ASSERT_TRUE(f);
+    ASSERT_TRUE(FreeRun(b, *f, c.pages));
+    EXPECT_EQ(b.Stats(), *c.before);
+    ASSERT_TRUE(b.CheckInvariants().ok()) << b.CheckInvariants();
+    EXPECT_FALSE(FreeRun(b, *f, c.pages)) << "double free of the parked run";
+    EXPECT_FALSE(FreeRun(b, *f, c.pages + 1));
+    EXPECT_EQ(b.Stats(), *c.before);
+    EXPECT_EQ(b.slab_superpages(), 1u);
+    // The same request gets the same run back.
+    auto again = Alloc(b, c.pages, c.align);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, *f);
+    EXPECT_FALSE(FreeRun(b, *f, c.pages - 1 == 0 ? 2 : c.pages - 1));
+    ASSERT_TRUE(FreeRun(b, *f, c.pages));
+    // An unrelated request puts it back first.
+    auto other = Alloc(b, 2);
+    ASSERT_TRUE(other);
+    ASSERT_TRUE(b.CheckInvariants().ok()) << b.CheckInvariants();
+    ASSERT_TRUE(FreeRun(b, *other, 2));
+    EXPECT_FALSE(FreeRun(b, *f, c.pages)) << "freed and put back";
+    EXPECT_EQ(b.Stats(), *c.before);
+  }
+  ASSERT_TRUE(FreeRun(b, *keep, 3));
+  EXPECT_EQ(b.Stats(), fresh);
+  EXPECT_TRUE(b.CheckInvariants().ok()) << b.CheckInvariants();
+}
+
+// Parking the hot run is invisible: backend `a` parks it; backend `b` puts
+// it back after every call (an invalid Free, which is refused, does that).
+// Both must give the same answers and the same Stats() at every step.
+void RunHotDifferential(uint64_t seed, PageRun range, int ops) {
+  SCOPED_TRACE(testing::Message() << "seed " << seed << " range " << range);
+  std::mt19937_64 rng(seed);
+  auto uniform = [&](uint64_t lo, uint64_t hi) {
+    return std::uniform_int_distribution<uint64_t>(lo, hi)(rng);
+  };
+  SlabBackend a(range);
+  SlabBackend b(range);
+  const PageRun bogus{range.end(), PageCount(1)};  // outside the range
+  std::vector<PageRun> live;
+  uint64_t last_n = 1;
+  unsigned last_k = 0;
+  for (int op = 0; op < ops; ++op) {
+    const uint64_t kind = uniform(0, 99);
+    if (kind < 45 || live.empty()) {
+      // Allocate; often the previous request again, often freed at once.
+      uint64_t n = last_n;
+      unsigned k = last_k;
+      if (uniform(0, 2) != 0) {
+        const uint64_t size = uniform(0, 99);
+        n = size < 60   ? uniform(1, 8)
+            : size < 85 ? uniform(1, 300)
+                        : kSp * uniform(1, 3) - uniform(0, 1);
+        k = uniform(0, 3) == 0 ? static_cast<unsigned>(uniform(0, 10)) : 0;
+      }
+      last_n = n;
+      last_k = k;
+      const auto fa = a.Allocate(PageCount(n), AlignOrder(k));
+      const auto fb = b.Allocate(PageCount(n), AlignOrder(k));
+      ASSERT_EQ(fa, fb) << "n=" << n << " k=" << k << " op " << op;
+      if (fa) {
+        if (uniform(0, 1) == 0) {
+          ASSERT_TRUE(a.Free({*fa, PageCount(n)}));
+          ASSERT_TRUE(b.Free({*fb, PageCount(n)}));
+        } else {
+          live.push_back({*fa, PageCount(n)});
+        }
+      }
+    } else if (kind < 90) {
+      const size_t i = uniform(0, live.size() - 1);
+      const PageRun r = live[i];
+      live[i] = live.back();
+      live.pop_back();
+      ASSERT_TRUE(a.Free(r)) << r << " op " << op;
+      ASSERT_TRUE(b.Free(r)) << r << " op " << op;
+      if (uniform(0, 3) == 0) {
+        ASSERT_FALSE(a.Free(r)) << "double free, op " << op;
+        ASSERT_FALSE(b.Free(r));
+      }
+    } else {
+      // A wrong length for a live run, or the last freed run again.
+      const PageRun r = live[uniform(0, live.size() - 1)];
+      const PageRun wrong{r.first, r.pages + PageCount(1)};
+      ASSERT_FALSE(a.Free(wrong));
+      ASSERT_FALSE(b.Free(wrong));
+    }
+    ASSERT_FALSE(b.Free(bogus));
+    ASSERT_EQ(a.Stats(), b.Stats()) << "op " << op;
+    ASSERT_EQ(a.slab_superpages(), b.slab_superpages()) << "op " << op;
+    if (op % 128 == 0) {
+      ASSERT_TRUE(a.CheckInvariants().ok()) << a.CheckInvariants();
+      ASSERT_TRUE(b.CheckInvariants().ok()) << b.CheckInvariants();
+    }
+  }
+  for (const PageRun& r : live) {
+    ASSERT_TRUE(a.Free(r));
+    ASSERT_TRUE(b.Free(r));
+  }
+  EXPECT_EQ(a.Stats(), SlabBackend(range).Stats());
+  EXPECT_EQ(b.Stats(), a.Stats());
+  EXPECT_TRUE(a.CheckInvariants().ok()) << a.CheckInvariants();
+}
+
+TEST(SlabBackendTest, ParkedHotRunIsInvisible) {
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    RunHotDifferential(seed, Range(0, 48 * kSp), 6000);
+    RunHotDifferential(100 + seed, Range(300, 10 * kSp + 77), 6000);  // edges, exhaustion
+    RunHotDifferential(200 + seed, Range(0, 4 * kSp), 4000);  // mostly borrowing
+  }
+}
+
 // A randomized sequence against a shadow model of every frame.
 class Shadow {
  public:
