@@ -8,7 +8,7 @@ namespace l4re_ma {
 namespace {
 
 L4RE_MA_REGISTER_BACKEND(
-    bitmap, "hierarchical bitmap: ~2.4 bits per page, exact first fit, any size and alignment",
+    bitmap, "hierarchical bitmap: ~2.3 bits per page, exact first fit, any size and alignment",
     [](const BackendOptions& o) -> std::unique_ptr<PageBackend> {
       return std::make_unique<BitmapBackend>(o.range);
     });

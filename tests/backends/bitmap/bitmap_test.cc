@@ -1,6 +1,7 @@
 // Tests for BitmapBackend: summary consistency, first-fit placement and
 // alignment against a brute-force shadow model, exact Free validation, exact
-// statistics, and construction of large pools.
+// statistics (with parked hot runs and a lazy block tree), runs at the edges
+// of the range, and construction of large pools.
 #include "backends/bitmap/bitmap_backend.h"
 
 #include <algorithm>
@@ -445,8 +446,9 @@ TEST(BitmapBackendTest, AlignedOnePageSeesFreesInTheDeferredBlock) {
   EXPECT_TRUE(b.CheckInvariants().ok());
 }
 
-// An allocation and a free in the same block leave the statistics exact at
-// every point, whether or not Stats() ran in between.
+// An allocation and a free in the same block (a parked hot run, a lazy block
+// tree) leave the statistics exact at every point, whether or not Stats()
+// ran in between.
 TEST(BitmapBackendTest, DeferredBlockKeepsStatsExact) {
   BitmapBackend b = Make(100, 5000);
   Shadow shadow(100, 5000);
@@ -491,8 +493,8 @@ TEST(BitmapBackendTest, SuperpageAccounting) {
 }
 
 // Seeded random operations against the shadow. With `stats_every` > 1 the
-// backend's deferred ("pending") block mostly stays pending between Stats()
-// calls, as it does in real use.
+// backend's block tree mostly stays lazy (dirty) between Stats() calls, as it
+// does in real use.
 void RunRandomized(uint64_t seed, uint64_t first, uint64_t pages, int ops, int stats_every,
                    uint64_t max_size, unsigned max_order) {
   SCOPED_TRACE(testing::Message() << "seed=" << seed << " first=" << first
@@ -675,6 +677,219 @@ TEST(BitmapBackendTest, RandomRangesDifferential) {
     }
     for (const Live& l : live) ASSERT_TRUE(b.Free({FrameNumber(l.first), PageCount(l.pages)}));
     EXPECT_EQ(b.Stats(), Make(first, pages).Stats());
+  }
+}
+
+// The hot run: a run freed right after its allocation is parked, not merged;
+// the next identical request gets it back, anything else merges it first.
+// Every answer and every statistic must be those of the merged state.
+TEST(BitmapBackendTest, HotRunIsParkedAndMergedExactly) {
+  BitmapBackend b = Make(1000, 3000);
+  Shadow shadow(1000, 3000);
+  const BackendStats fresh = b.Stats();
+  // Frames 1000..1009 | 1010..1029 | 1030..1034, then a hole at 1010..1029.
+  std::optional<FrameNumber> a = b.Allocate(PageCount(10), AlignOrder(0));
+  std::optional<FrameNumber> c = b.Allocate(PageCount(20), AlignOrder(0));
+  std::optional<FrameNumber> d = b.Allocate(PageCount(5), AlignOrder(0));
+  ASSERT_TRUE(a && c && d);
+  shadow.Mark(a->value(), 10, true);
+  shadow.Mark(d->value(), 5, true);
+  ASSERT_TRUE(b.Free({*c, PageCount(20)}));
+  ExpectMatches(b, shadow);
+
+  // Allocate + free the same run: parked, Stats as merged, same run again.
+  std::optional<FrameNumber> e = b.Allocate(PageCount(7), AlignOrder(0));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->value(), 1010u);
+  ASSERT_TRUE(b.Free({*e, PageCount(7)}));
+  ExpectMatches(b, shadow);
+  EXPECT_FALSE(b.Free({*e, PageCount(7)}));  // a parked run is free already
+  EXPECT_FALSE(b.Free({*e, PageCount(3)}));  // and no part of it is live
+  ExpectMatches(b, shadow);
+  EXPECT_EQ(b.Allocate(PageCount(7), AlignOrder(0))->value(), 1010u);
+  ASSERT_TRUE(b.Free({FrameNumber(1010), PageCount(7)}));
+  // A different size merges the parked run first: the hole is whole again.
+  EXPECT_EQ(b.Allocate(PageCount(20), AlignOrder(0))->value(), 1010u);
+  shadow.Mark(1010, 20, true);
+  ExpectMatches(b, shadow);
+  ASSERT_TRUE(b.Free({FrameNumber(1010), PageCount(20)}));
+  shadow.Mark(1010, 20, false);
+  // A larger order whose alignment the parked run meets reuses it; a
+  // smaller one must not (a lower aligned fit may exist).
+  std::optional<FrameNumber> g = b.Allocate(PageCount(4), AlignOrder(3));
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->value(), *shadow.FirstFit(4, 3));
+  ASSERT_TRUE(b.Free({*g, PageCount(4)}));
+  EXPECT_EQ(b.Allocate(PageCount(4), AlignOrder(4))->value(), *shadow.FirstFit(4, 4));
+  ASSERT_TRUE(b.Free({FrameNumber(*shadow.FirstFit(4, 4)), PageCount(4)}));
+  const uint64_t low = *shadow.FirstFit(4, 2);
+  EXPECT_EQ(b.Allocate(PageCount(4), AlignOrder(2))->value(), low);
+  shadow.Mark(low, 4, true);
+  ExpectMatches(b, shadow);
+  ASSERT_TRUE(b.Free({FrameNumber(low), PageCount(4)}));
+  shadow.Mark(low, 4, false);
+  ASSERT_TRUE(b.Free({*a, PageCount(10)}));
+  ASSERT_TRUE(b.Free({*d, PageCount(5)}));
+  EXPECT_EQ(b.Stats(), fresh);
+  EXPECT_TRUE(b.CheckInvariants().ok());
+
+  // A parked run between free frames: Stats count the merged run.
+  BitmapBackend t = Make(0, 1000);
+  Shadow ts(0, 1000);
+  ASSERT_EQ(t.Allocate(PageCount(10), AlignOrder(0))->value(), 0u);
+  ASSERT_EQ(t.Allocate(PageCount(10), AlignOrder(0))->value(), 10u);
+  ASSERT_EQ(t.Allocate(PageCount(10), AlignOrder(0))->value(), 20u);
+  ts.Mark(10, 10, true);
+  ASSERT_TRUE(t.Free({FrameNumber(0), PageCount(10)}));    // a real free
+  ASSERT_TRUE(t.Free({FrameNumber(20), PageCount(10)}));   // parked, merges with 30..999
+  ExpectMatches(t, ts);
+  EXPECT_EQ(t.Stats().largest_free_run.value(), 980u);
+  EXPECT_EQ(t.Allocate(PageCount(980), AlignOrder(0))->value(), 20u);
+  ts.Mark(20, 980, true);
+  ExpectMatches(t, ts);
+  ASSERT_TRUE(t.Free({FrameNumber(20), PageCount(980)}));  // parked again
+  ASSERT_TRUE(t.Free({FrameNumber(10), PageCount(10)}));   // merges it, then frees
+  EXPECT_EQ(t.Stats(), Make(0, 1000).Stats());
+  EXPECT_TRUE(t.CheckInvariants().ok());
+}
+
+// Frees of the run just allocated (parked hot runs) mixed with everything
+// else, checked against the shadow after every operation.
+TEST(BitmapBackendTest, RandomizedHotRunsAgainstShadow) {
+  for (uint64_t seed : {31, 32, 33}) {
+    SCOPED_TRACE(testing::Message() << "seed=" << seed);
+    std::mt19937_64 rng(seed);
+    const uint64_t first = 777 * seed;
+    const uint64_t pages = 5000;
+    BitmapBackend b = Make(first, pages);
+    Shadow shadow(first, pages);
+    std::vector<Live> live;
+    for (int op = 0; op < 3000; ++op) {
+      const unsigned kind = rng() % 10;
+      if (kind < 5 || live.empty()) {
+        const uint64_t size = 1 + rng() % (rng() % 4 == 0 ? 300 : 40);
+        const unsigned order = rng() % 4 == 0 ? rng() % 8 : 0;
+        const std::optional<uint64_t> expect = shadow.FirstFit(size, order);
+        const std::optional<FrameNumber> f = b.Allocate(PageCount(size), AlignOrder(order));
+        ASSERT_EQ(f.has_value(), expect.has_value()) << "op " << op;
+        if (!f) continue;
+        ASSERT_EQ(f->value(), *expect) << "op " << op << " size " << size << " order " << order;
+        shadow.Mark(f->value(), size, true);
+        live.push_back({f->value(), size});
+      } else {
+        // Mostly the latest run (the hot one), sometimes any.
+        const size_t k = kind < 8 ? live.size() - 1 : rng() % live.size();
+        const Live l = live[k];
+        ASSERT_TRUE(b.Free({FrameNumber(l.first), PageCount(l.pages)})) << "op " << op;
+        shadow.Mark(l.first, l.pages, false);
+        live[k] = live.back();
+        live.pop_back();
+        if (rng() % 3 == 0) {
+          ASSERT_FALSE(b.Free({FrameNumber(l.first), PageCount(l.pages)})) << "double free";
+        }
+      }
+      if (op % 3 == 0) {
+        const absl::Status st = b.CheckInvariants();
+        ASSERT_TRUE(st.ok()) << "op " << op << ": " << st;
+      }
+      if (op % 5 == 0) {
+        const BackendStats s = b.Stats();
+        ASSERT_EQ(s.free_pages.value(), shadow.FreePages()) << "op " << op;
+        ASSERT_EQ(s.largest_free_run.value(), shadow.LargestRun()) << "op " << op;
+        ASSERT_EQ(s.free_runs, shadow.FreeRuns()) << "op " << op;
+        ASSERT_EQ(s.free_superpages, shadow.FreeSuperpages()) << "op " << op;
+      }
+    }
+    for (const Live& l : live) ASSERT_TRUE(b.Free({FrameNumber(l.first), PageCount(l.pages)}));
+    EXPECT_EQ(b.Stats(), Make(first, pages).Stats());
+    EXPECT_TRUE(b.CheckInvariants().ok());
+  }
+}
+
+// Long stretches of small operations leave the block tree lazy (dirty);
+// the first long or aligned request, or Stats(), must see the exact state.
+TEST(BitmapBackendTest, LazyTreeIsExactWhenRead) {
+  std::mt19937_64 rng(41);
+  const uint64_t first = 123, pages = 40000;
+  BitmapBackend b = Make(first, pages);
+  Shadow shadow(first, pages);
+  std::vector<Live> live;
+  for (int round = 0; round < 30; ++round) {
+    for (int i = 0; i < 300; ++i) {  // small unaligned requests only, ~70 % full
+      if (live.empty() || shadow.FreePages() > pages * 3 / 10) {
+        const uint64_t size = 1 + rng() % 64;
+        const std::optional<FrameNumber> f = b.Allocate(PageCount(size), AlignOrder(0));
+        ASSERT_TRUE(f.has_value());
+        ASSERT_EQ(f->value(), *shadow.FirstFit(size, 0));
+        shadow.Mark(f->value(), size, true);
+        live.push_back({f->value(), size});
+      } else {
+        const size_t k = rng() % live.size();
+        ASSERT_TRUE(b.Free({FrameNumber(live[k].first), PageCount(live[k].pages)}));
+        shadow.Mark(live[k].first, live[k].pages, false);
+        live[k] = live.back();
+        live.pop_back();
+      }
+    }
+    ASSERT_TRUE(b.CheckInvariants().ok());
+    // Then a long or aligned request through the tree, or Stats.
+    const unsigned what = round % 3;
+    if (what == 2) {
+      ASSERT_EQ(b.Stats().largest_free_run.value(), shadow.LargestRun());
+      continue;
+    }
+    const uint64_t size = what == 0 ? 65 + rng() % 600 : 1 + rng() % 200;
+    const unsigned order = what == 0 ? 0 : 4 + rng() % 6;
+    const std::optional<uint64_t> expect = shadow.FirstFit(size, order);
+    const std::optional<FrameNumber> f = b.Allocate(PageCount(size), AlignOrder(order));
+    ASSERT_EQ(f.has_value(), expect.has_value()) << "round " << round;
+    if (!f) continue;
+    ASSERT_EQ(f->value(), *expect) << "round " << round << " size " << size;
+    shadow.Mark(f->value(), size, true);
+    live.push_back({f->value(), size});
+  }
+  ExpectMatches(b, shadow);
+}
+
+// Ranges ending exactly at a word or block boundary (no padding after the
+// range inside the last block) and runs touching frame 0 and the last frame.
+TEST(BitmapBackendTest, RunsAtTheEdgesOfTheRange) {
+  for (uint64_t first : {0ull, 64ull, 512ull, 448ull}) {
+    for (uint64_t pages : {64ull, 128ull, 512ull, 1024ull, 576ull}) {
+      SCOPED_TRACE(testing::Message() << "first=" << first << " pages=" << pages);
+      BitmapBackend b = Make(first, pages);
+      Shadow shadow(first, pages);
+      const BackendStats fresh = b.Stats();
+      std::vector<Live> live;
+      for (uint64_t size : {1ull, 63ull, 64ull, 1ull, 65ull, 7ull}) {
+        const std::optional<FrameNumber> f = b.Allocate(PageCount(size), AlignOrder(0));
+        const std::optional<uint64_t> expect = shadow.FirstFit(size, 0);
+        ASSERT_EQ(f.has_value(), expect.has_value());
+        if (!f) continue;
+        ASSERT_EQ(f->value(), *expect);
+        shadow.Mark(*expect, size, true);
+        live.push_back({*expect, size});
+      }
+      // The rest of the range in one run, up to the last frame.
+      const uint64_t rest = shadow.LargestRun();
+      if (rest > 0) {
+        const std::optional<FrameNumber> f = b.Allocate(PageCount(rest), AlignOrder(0));
+        ASSERT_TRUE(f.has_value());
+        ASSERT_EQ(f->value(), *shadow.FirstFit(rest, 0));
+        shadow.Mark(f->value(), rest, true);
+        live.push_back({f->value(), rest});
+      }
+      ExpectMatches(b, shadow);
+      // Invalid frees past the end or overlapping it are rejected.
+      EXPECT_FALSE(b.Free({FrameNumber(first + pages - 1), PageCount(2)}));
+      EXPECT_FALSE(b.Free({FrameNumber(first + pages), PageCount(1)}));
+      for (const Live& l : live) {
+        ASSERT_TRUE(b.Free({FrameNumber(l.first), PageCount(l.pages)}));
+        shadow.Mark(l.first, l.pages, false);
+        ASSERT_TRUE(b.CheckInvariants().ok());
+      }
+      EXPECT_EQ(b.Stats(), fresh);
+    }
   }
 }
 
