@@ -708,32 +708,18 @@ void RegionBackend::ReplaceChild(uint32_t parent, uint32_t old_child, uint32_t n
   }
 }
 
-uint32_t RegionBackend::RotateLeft(uint32_t x) {
-  const uint32_t r = extents_[x].link[1];
-  const uint32_t rl = extents_[r].link[0];
-  extents_[x].link[1] = rl;
-  if (rl != kNil) extents_[rl].parent = x;
-  extents_[r].link[0] = x;
-  extents_[r].parent = extents_[x].parent;
-  ReplaceChild(extents_[x].parent, x, r);
-  extents_[x].parent = r;
+uint32_t RegionBackend::Rotate(uint32_t x, int side) {
+  const uint32_t c = extents_[x].link[side];
+  const uint32_t inner = extents_[c].link[1 - side];
+  extents_[x].link[side] = inner;
+  if (inner != kNil) extents_[inner].parent = x;
+  extents_[c].link[1 - side] = x;
+  extents_[c].parent = extents_[x].parent;
+  ReplaceChild(extents_[x].parent, x, c);
+  extents_[x].parent = c;
   UpdateHeight(x);
-  UpdateHeight(r);
-  return r;
-}
-
-uint32_t RegionBackend::RotateRight(uint32_t x) {
-  const uint32_t l = extents_[x].link[0];
-  const uint32_t lr = extents_[l].link[1];
-  extents_[x].link[0] = lr;
-  if (lr != kNil) extents_[lr].parent = x;
-  extents_[l].link[1] = x;
-  extents_[l].parent = extents_[x].parent;
-  ReplaceChild(extents_[x].parent, x, l);
-  extents_[x].parent = l;
-  UpdateHeight(x);
-  UpdateHeight(l);
-  return l;
+  UpdateHeight(c);
+  return c;
 }
 
 void RegionBackend::Retrace(uint32_t x) {
@@ -743,11 +729,11 @@ void RegionBackend::Retrace(uint32_t x) {
     const uint32_t r = extents_[x].link[1];
     const int32_t balance = Height(l) - Height(r);
     if (balance > 1) {
-      if (Height(extents_[l].link[0]) < Height(extents_[l].link[1])) RotateLeft(l);
-      x = RotateRight(x);
+      if (Height(extents_[l].link[0]) < Height(extents_[l].link[1])) Rotate(l, 1);
+      x = Rotate(x, 0);
     } else if (balance < -1) {
-      if (Height(extents_[r].link[1]) < Height(extents_[r].link[0])) RotateRight(r);
-      x = RotateLeft(x);
+      if (Height(extents_[r].link[1]) < Height(extents_[r].link[0])) Rotate(r, 0);
+      x = Rotate(x, 1);
     } else {
       UpdateHeight(x);
     }

@@ -323,8 +323,9 @@ class RegionBackend final : public PageBackend {
   int32_t Height(uint32_t x) const { return x == kNil ? 0 : extents_[x].height; }
   void UpdateHeight(uint32_t x);
   void ReplaceChild(uint32_t parent, uint32_t old_child, uint32_t new_child);
-  uint32_t RotateLeft(uint32_t x);
-  uint32_t RotateRight(uint32_t x);
+  // AVL rotation: x's child on `side` (0 left, 1 right) takes x's place and
+  // x becomes its child on the other side. Returns the new subtree root.
+  uint32_t Rotate(uint32_t x, int side);
   void Retrace(uint32_t x);
   void AvlInsert(uint32_t x);
   void AvlErase(uint32_t x);
