@@ -121,6 +121,15 @@ struct Live {
   uint64_t pages;
 };
 
+// Frees live[k] in the backend and the shadow; the last live run moves into
+// its slot.
+void FreeLive(BitmapBackend& b, Shadow& shadow, std::vector<Live>& live, size_t k) {
+  ASSERT_TRUE(b.Free({FrameNumber(live[k].first), PageCount(live[k].pages)}));
+  shadow.Mark(live[k].first, live[k].pages, false);
+  live[k] = live.back();
+  live.pop_back();
+}
+
 // Every statistic the shadow can compute, compared exactly.
 ::testing::AssertionResult StatsMatch(const BackendStats& s, const Shadow& shadow) {
   if (s.free_pages.value() == shadow.FreePages() &&
@@ -316,11 +325,7 @@ TEST(BitmapBackendTest, LongestFreeRunMatchesBruteForce) {
       shadow.Mark(f->value(), size, true);
       live.push_back({f->value(), size});
     } else {
-      const size_t k = rng() % live.size();
-      ASSERT_TRUE(b.Free({FrameNumber(live[k].first), PageCount(live[k].pages)}));
-      shadow.Mark(live[k].first, live[k].pages, false);
-      live[k] = live.back();
-      live.pop_back();
+      ASSERT_NO_FATAL_FAILURE(FreeLive(b, shadow, live, rng() % live.size()));
     }
     ASSERT_EQ(b.Stats().largest_free_run.value(), shadow.LargestRun()) << "op " << i;
   }
@@ -825,11 +830,7 @@ TEST(BitmapBackendTest, LazyTreeIsExactWhenRead) {
         shadow.Mark(f->value(), size, true);
         live.push_back({f->value(), size});
       } else {
-        const size_t k = rng() % live.size();
-        ASSERT_TRUE(b.Free({FrameNumber(live[k].first), PageCount(live[k].pages)}));
-        shadow.Mark(live[k].first, live[k].pages, false);
-        live[k] = live.back();
-        live.pop_back();
+        ASSERT_NO_FATAL_FAILURE(FreeLive(b, shadow, live, rng() % live.size()));
       }
     }
     ASSERT_TRUE(b.CheckInvariants().ok());
